@@ -25,6 +25,11 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+eval_app = typer.Typer(help="Evaluate predictions against ground truth.", no_args_is_help=True)
+data_app = typer.Typer(help="Build, inspect and export training data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+app.add_typer(data_app, name="data")
+
 _state = {"debug": False}
 
 
@@ -47,6 +52,15 @@ def _root(
 def version() -> None:
     """Print the installed rscovlm version."""
     typer.echo(__version__)
+
+
+# --- eval commands (rscovlm eval ...) -------------------------------------------------------
+
+
+# --- data commands (rscovlm data ...) -------------------------------------------------------
+
+
+# --- demo -------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> None:

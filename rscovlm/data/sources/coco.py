@@ -1,0 +1,139 @@
+"""COCO-style detection json (the file-level reader).
+
+Layout: ``images[{id, file_name, width, height}]``, ``annotations[{id, image_id, category_id,
+bbox: [x, y, w, h], segmentation: [[x1, y1, ...]], iscrowd}]``, ``categories[{id, name}]``. The
+official RSCoVLM DOTA-512 training files are of this form, with each oriented object as one
+8-value segmentation polygon; other detection sets give only ``bbox``. A ``difficult`` or
+``ignore`` field on an annotation (some RS conversions write one) is honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rscovlm.errors import InputError
+
+__all__ = ["CocoDetection", "CocoImage", "CocoObject", "read_coco_detection"]
+
+
+@dataclass(frozen=True)
+class CocoImage:
+    id: int | str
+    file_name: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class CocoObject:
+    """One object; ``quad`` is ``(4, 2)`` original pixels (a box's corners when no polygon)."""
+
+    quad: NDArray[np.float64]
+    class_name: str
+    difficult: bool = False
+    from_polygon: bool = False
+
+
+@dataclass
+class CocoDetection:
+    """A parsed file: objects per image id, plus every unreadable entry with its reason."""
+
+    images: dict[int | str, CocoImage] = field(default_factory=dict)
+    categories: dict[int | str, str] = field(default_factory=dict)
+    objects: dict[int | str, list[CocoObject]] = field(default_factory=dict)
+    bad_entries: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """Category names in the file's order."""
+        return tuple(self.categories.values())
+
+
+def read_coco_detection(path: str | Path) -> CocoDetection:
+    """Read a COCO detection json; bad annotations are reported in ``bad_entries``, not raised.
+
+    Raises:
+        InputError: the file cannot be read or is not a COCO detection json at all.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read COCO json {path}: {exc.strerror or exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not valid json: {exc.msg} at line {exc.lineno}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise InputError(f"{path} is not a COCO detection json (no 'images' list)")
+    result = CocoDetection()
+    for cat in data.get("categories", []):
+        if isinstance(cat, dict) and "id" in cat and "name" in cat:
+            result.categories[cat["id"]] = str(cat["name"])
+        else:
+            result.bad_entries.append((repr(cat)[:80], "category without id and name"))
+    for img in data["images"]:
+        try:
+            image = CocoImage(
+                img["id"], str(img["file_name"]), int(img["width"]), int(img["height"])
+            )
+        except (KeyError, TypeError, ValueError):
+            result.bad_entries.append(
+                (repr(img)[:80], "image without id, file_name, width, height")
+            )
+            continue
+        result.images[image.id] = image
+        result.objects.setdefault(image.id, [])
+    for ann in data.get("annotations", []):
+        parsed = _parse_annotation(ann, result.categories)
+        if isinstance(parsed, str):
+            result.bad_entries.append((repr(ann)[:80], parsed))
+            continue
+        image_id, obj = parsed
+        if image_id not in result.images:
+            result.bad_entries.append((repr(ann)[:80], f"unknown image_id {image_id!r}"))
+            continue
+        result.objects[image_id].append(obj)
+    return result
+
+
+def _parse_annotation(ann: Any, categories: dict[int | str, str]) -> tuple[Any, CocoObject] | str:
+    if not isinstance(ann, dict):
+        return "annotation is not an object"
+    if ann.get("category_id") not in categories:
+        return f"unknown category_id {ann.get('category_id')!r}"
+    difficult = bool(ann.get("difficult", 0) or ann.get("ignore", 0) or ann.get("iscrowd", 0))
+    quad = _polygon_quad(ann.get("segmentation"))
+    from_polygon = quad is not None
+    if quad is None:
+        bbox = ann.get("bbox")
+        try:
+            x, y, w, h = (float(v) for v in bbox)
+        except (TypeError, ValueError):
+            return "neither a 4-vertex polygon nor a bbox [x, y, w, h]"
+        quad = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
+    if not np.isfinite(quad).all():
+        return "non-finite coordinate"
+    return ann.get("image_id"), CocoObject(
+        quad, categories[ann["category_id"]], difficult, from_polygon
+    )
+
+
+def _polygon_quad(segmentation: Any) -> NDArray[np.float64] | None:
+    """The single 8-value polygon of an annotation, or ``None`` (RLE, several parts, none)."""
+    if not isinstance(segmentation, list) or len(segmentation) != 1:
+        return None
+    poly = segmentation[0]
+    if not isinstance(poly, list) or len(poly) != 8:
+        return None
+    try:
+        values = [float(v) for v in poly]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in values):
+        return None
+    return np.asarray(values, dtype=np.float64).reshape(4, 2)
