@@ -1,0 +1,82 @@
+"""Source adapters: one module per dataset family, and the registry the build reads.
+
+Each adapter turns a dataset in its native layout (``shared/DATASETS.md``) into
+:class:`~rscovlm.data.record.Record` items plus a :class:`~rscovlm.data.record.BadEntry` for
+every entry it cannot read, in a stable order. A recipe names adapters by the keys of
+:data:`ADAPTERS`; the registry is closed (no import paths in recipes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rscovlm.data.record import BadEntry, Record
+from rscovlm.data.sources.captions import iter_karpathy_records, iter_nwpu_caption_records
+from rscovlm.data.sources.coco import iter_coco_records
+from rscovlm.data.sources.dior_r import iter_dior_records
+from rscovlm.data.sources.dota import iter_dota_records
+from rscovlm.data.sources.fair1m import iter_fair1m_records
+from rscovlm.data.sources.hrsc import iter_hrsc_records
+from rscovlm.data.sources.llava_instruct import iter_llava_records
+from rscovlm.data.sources.lrs_vqa import iter_lrs_vqa_records
+from rscovlm.data.sources.mme_realworld import iter_mme_realworld_records
+from rscovlm.data.sources.refgeo import iter_refgeo_records
+from rscovlm.data.sources.rsvg import iter_rsvg_records
+from rscovlm.data.sources.rsvqa import iter_rsvqa_records
+from rscovlm.data.sources.scene_folder import iter_scene_folder_records
+from rscovlm.data.sources.synthetic import iter_synthetic_records
+from rscovlm.errors import InputError
+
+__all__ = ["ADAPTERS", "AdapterSpec", "get_adapter", "run_adapter"]
+
+Adapter = Callable[..., Iterator[Record | BadEntry]]
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """A registered adapter: the function, what it reads, and its default class list."""
+
+    fn: Adapter
+    reads: str
+    class_list: str | None = None
+
+
+ADAPTERS: dict[str, AdapterSpec] = {
+    "dota": AdapterSpec(iter_dota_records, "DOTA v1.0/1.5/2.0 images + labelTxt", "dota1.0"),
+    "dior": AdapterSpec(iter_dior_records, "DIOR / DIOR-R VOC XML (hbb or obb)", "dior"),
+    "hrsc": AdapterSpec(iter_hrsc_records, "HRSC2016 XML, oriented ships", "hrsc"),
+    "fair1m": AdapterSpec(iter_fair1m_records, "FAIR1M images + labelXml", "fair1m1.0"),
+    "coco": AdapterSpec(iter_coco_records, "COCO detection json"),
+    "lrs_vqa": AdapterSpec(iter_lrs_vqa_records, "LRS-VQA benchmark / training json(l)"),
+    "mme_realworld": AdapterSpec(iter_mme_realworld_records, "MME-RealWorld RS json"),
+    "rsvqa": AdapterSpec(iter_rsvqa_records, "RSVQA-LR / RSVQA-HR split json files"),
+    "rsvg": AdapterSpec(iter_rsvg_records, "DIOR-RSVG / RSVG XML with descriptions"),
+    "refgeo": AdapterSpec(iter_refgeo_records, "VLM-R1 / refGeo REC json(l)"),
+    "karpathy_captions": AdapterSpec(iter_karpathy_records, "RSICD / UCM / Sydney captions"),
+    "nwpu_captions": AdapterSpec(iter_nwpu_caption_records, "NWPU-Captions json"),
+    "scene_folder": AdapterSpec(iter_scene_folder_records, "class-per-folder scene sets"),
+    "llava": AdapterSpec(iter_llava_records, "LLaVA / ShareGPT json (GeoChat, VHM, TEOChatlas)"),
+    "synthetic": AdapterSpec(iter_synthetic_records, "procedural scenes (generated)", "dota1.0"),
+}
+
+
+def get_adapter(name: str) -> AdapterSpec:
+    """The registered adapter ``name``.
+
+    Raises:
+        InputError: ``name`` is not registered (the message lists the known names).
+    """
+    try:
+        return ADAPTERS[name]
+    except KeyError:
+        raise InputError(f"unknown adapter {name!r}; known: {', '.join(ADAPTERS)}") from None
+
+
+def run_adapter(
+    name: str, root: str | Path, path: str, **options: Any
+) -> Iterator[Record | BadEntry]:
+    """Call adapter ``name`` on ``root / path`` with its options (a convenience for scripts)."""
+    return get_adapter(name).fn(Path(root), path, **options)

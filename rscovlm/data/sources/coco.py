@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,18 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm.data.record import Box, Instance, Record
+from rscovlm.data.sources._common import Item, bad, rel
 from rscovlm.errors import InputError
+from rscovlm.geometry import quad_to_hbb
 
-__all__ = ["CocoDetection", "CocoImage", "CocoObject", "read_coco_detection"]
+__all__ = [
+    "CocoDetection",
+    "CocoImage",
+    "CocoObject",
+    "iter_coco_records",
+    "read_coco_detection",
+]
 
 
 @dataclass(frozen=True)
@@ -137,3 +147,69 @@ def _polygon_quad(segmentation: Any) -> NDArray[np.float64] | None:
     if not all(math.isfinite(v) for v in values):
         return None
     return np.asarray(values, dtype=np.float64).reshape(4, 2)
+
+
+# --- Record adapter (rscovlm.data.build) ----------------------------------------------------
+
+
+def iter_coco_records(
+    root: str | Path,
+    path: str = "",
+    *,
+    source: str = "coco",
+    split: str | None = None,
+    image_dir: str = "images",
+    class_list: str | None = None,
+) -> Iterator[Item]:
+    """Yield one detection record per image of a COCO json, in the file's image order.
+
+    Args:
+        root: Data root of the build.
+        path: The annotation json under ``root``.
+        source: Source name written into the records.
+        split: Split name written into the records (default ``train``).
+        image_dir: Folder of ``file_name`` paths, relative to the json's folder.
+        class_list: Class list name recorded in ``meta`` (the build checks classes against the
+            recipe's list; by default the file's own ``categories``).
+
+    Objects from a 4-vertex polygon keep it as a quad; bbox-only objects become horizontal
+    boxes. Unreadable annotations are reported one by one (their image is still read).
+    """
+    root = Path(root)
+    ann_path = root / path
+    try:
+        coco = read_coco_detection(ann_path)
+    except InputError as exc:
+        yield bad(source, root, ann_path, Path(path).name, str(exc))
+        return
+    for k, (entry, reason) in enumerate(coco.bad_entries):
+        yield bad(source, root, ann_path, f"bad_entry_{k}", f"{reason}: {entry}")
+    img_root = ann_path.parent / image_dir
+    classes = list(coco.class_names)
+    for image_id, image in coco.images.items():
+        objects = [
+            Instance(
+                class_name=o.class_name,
+                box=Box.from_quad(o.quad)
+                if o.from_polygon
+                else Box.from_hbb(quad_to_hbb(o.quad)[0]),
+                difficult=o.difficult,
+            )
+            for o in coco.objects.get(image_id, [])
+        ]
+        yield Record(
+            id=str(image_id),
+            source=source,
+            split=split or "train",
+            task="detection",
+            images=[
+                {
+                    "path": rel(root, img_root / image.file_name),
+                    "width": image.width,
+                    "height": image.height,
+                }
+            ],
+            objects=objects,
+            source_file=rel(root, ann_path),
+            meta={"class_list": class_list} if class_list else {"classes": classes},
+        )

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm.data.record import BadEntry, Box, Instance, Record
+from rscovlm.data.sources._common import bad, find_image, iter_sorted_files, rel
 from rscovlm.errors import InputError
 
 __all__ = [
@@ -33,6 +36,7 @@ __all__ = [
     "DotaObject",
     "PatchName",
     "format_patch_name",
+    "iter_dota_records",
     "parse_dota_labels",
     "parse_patch_name",
     "read_dota_labels",
@@ -178,3 +182,95 @@ def format_patch_name(base: str, rate: float, x: int, y: int) -> str:
     """
     rate_text = f"{rate:g}"
     return f"{base}__{rate_text}__{int(x)}___{int(y)}"
+
+
+# --- Record adapter (rscovlm.data.build) ----------------------------------------------------
+
+#: Class list name of each DOTA version (``rscovlm.formats.classes.CLASS_LISTS``).
+DOTA_CLASS_LISTS = {"1.0": "dota1.0", "1.5": "dota1.5", "2.0": "dota2.0"}
+
+
+def iter_dota_records(
+    root: str | Path,
+    path: str = "",
+    *,
+    source: str = "dota",
+    split: str | None = None,
+    version: str = "1.0",
+    image_dir: str = "images",
+    label_dir: str = "labelTxt",
+    skip_bad_lines: bool = False,
+) -> Iterator[Record | BadEntry]:
+    """Yield one detection :class:`Record` per DOTA image, in label-file name order.
+
+    Layout: ``<root>/<path>/images/P0000.png`` beside ``<root>/<path>/labelTxt/P0000.txt`` (split
+    patches use the same layout). Objects keep their quads in annotation order and their
+    difficult flag; ``imagesource`` and ``gsd`` headers go to ``meta``. Without a ``labelTxt``
+    folder (the test split) every image becomes a record without objects. The image size is
+    filled in by the build from the file header.
+
+    Args:
+        root: Data root of the build; image paths are stored relative to it.
+        path: The DOTA folder (or split folder) under ``root``.
+        source: Source name written into the records.
+        split: Split name written into the records (default ``train``).
+        version: ``1.0``, ``1.5`` or ``2.0``; recorded in ``meta`` and selects the class list.
+        image_dir: Image folder name under ``path``.
+        label_dir: Label folder name under ``path``.
+        skip_bad_lines: Keep an image whose label file has malformed lines (each line is then
+            reported on its own); by default the whole image is reported, since a dropped
+            object would teach the model to miss it.
+    """
+    if version not in DOTA_CLASS_LISTS:
+        raise InputError(f"unknown DOTA version {version!r}; use one of {sorted(DOTA_CLASS_LISTS)}")
+    root = Path(root)
+    base = root / path
+    images, labels = base / image_dir, base / label_dir
+    meta_base = {"version": version, "class_list": DOTA_CLASS_LISTS[version]}
+    if not labels.is_dir():
+        for img in iter_sorted_files(images, (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")):
+            yield Record(
+                id=img.stem,
+                source=source,
+                split=split or "test",
+                task="detection",
+                images=[{"path": rel(root, img)}],
+                source_file=rel(root, img),
+                meta=dict(meta_base),
+            )
+        return
+    for label_path in iter_sorted_files(labels, (".txt",)):
+        stem = label_path.stem
+        try:
+            parsed = read_dota_labels(label_path)
+        except InputError as exc:
+            yield bad(source, root, label_path, stem, str(exc))
+            continue
+        if parsed.bad_lines and not skip_bad_lines:
+            lineno, _, reason = parsed.bad_lines[0]
+            more = f" (and {len(parsed.bad_lines) - 1} more)" if len(parsed.bad_lines) > 1 else ""
+            yield bad(source, root, label_path, stem, f"label line {lineno}: {reason}{more}")
+            continue
+        for lineno, _, reason in parsed.bad_lines:
+            yield bad(
+                source, root, label_path, f"{stem}:{lineno}", f"label line {lineno}: {reason}"
+            )
+        image = find_image([images], stem) or images / f"{stem}.png"
+        meta: dict[str, object] = dict(meta_base)
+        if parsed.imagesource is not None:
+            meta["imagesource"] = parsed.imagesource
+        if parsed.gsd is not None:
+            meta["gsd"] = parsed.gsd
+        yield Record(
+            id=stem,
+            source=source,
+            split=split or "train",
+            task="detection",
+            images=[{"path": rel(root, image)}],
+            objects=[
+                Instance(class_name=o.class_name, box=Box.from_quad(o.quad), difficult=o.difficult)
+                for o in parsed.objects
+            ],
+            source_file=rel(root, label_path),
+            meta=meta,
+        )

@@ -1,0 +1,111 @@
+"""The build recipe: which sources to read, from where, with which options and limits.
+
+A recipe is a YAML file::
+
+    # rscovlm data build this.yaml --out built/
+    name: demo
+    root: data            # data root, relative to this file; every image must lie inside it
+    max_pixels: 268435456 # largest image accepted (16384²)
+    shard_size: 1000      # records (and rejected entries) per shard
+    sources:
+      - name: dota_train  # unique; becomes Record.source
+        adapter: dota     # a key of rscovlm.data.sources.ADAPTERS
+        path: DOTA/train  # folder or file under root
+        split: train
+        classes: dota1.0  # class list name, a list of names, or omitted (adapter default)
+        options: {version: "1.0"}
+
+Loading builds the typed :class:`Recipe`; an unknown key, a wrong type or an unknown adapter
+fails at once with one line naming the key and the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from rscovlm.data.sources import ADAPTERS
+from rscovlm.errors import InputError
+from rscovlm.imaging import DEFAULT_MAX_PIXELS
+
+__all__ = ["Recipe", "SourceConfig", "load_recipe"]
+
+
+class SourceConfig(BaseModel):
+    """One source of a recipe."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.]+$")
+    adapter: str
+    path: str = ""
+    split: str | None = None
+    classes: str | list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("adapter")
+    @classmethod
+    def _known_adapter(cls, value: str) -> str:
+        if value not in ADAPTERS:
+            raise ValueError(f"unknown adapter {value!r}; known: {', '.join(ADAPTERS)}")
+        return value
+
+
+class Recipe(BaseModel):
+    """A build recipe (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "dataset"
+    root: str = "."
+    max_pixels: int = Field(default=DEFAULT_MAX_PIXELS, gt=0)
+    shard_size: int = Field(default=1000, gt=0)
+    sources: list[SourceConfig] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, value: list[SourceConfig]) -> list[SourceConfig]:
+        names = [s.name for s in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    def root_path(self, base: Path | None = None) -> Path:
+        """The data root, resolved against ``base`` (the recipe's folder) when relative."""
+        root = Path(self.root).expanduser()
+        return root if root.is_absolute() or base is None else (base / root)
+
+
+def load_recipe(path: str | Path, root: str | Path | None = None) -> tuple[Recipe, Path]:
+    """Load and validate a recipe YAML; returns it with its resolved data root.
+
+    ``root`` overrides the recipe's ``root`` (relative to the current directory, not the file).
+
+    Raises:
+        InputError: Unreadable file, not YAML, or a key that fails validation (named).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read recipe {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"recipe {path} is not valid YAML: {exc}") from exc
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise InputError(f"recipe {path}: {where}: {err['msg']}") from exc
+    if root is not None:
+        recipe = recipe.model_copy(update={"root": str(root)})
+        resolved = Path(root).expanduser().resolve()
+    else:
+        resolved = recipe.root_path(path.parent).resolve()
+    if not resolved.is_dir():
+        raise InputError(f"recipe {path}: root {recipe.root!r} is not a directory ({resolved})")
+    return recipe, resolved

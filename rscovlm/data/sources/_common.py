@@ -1,0 +1,136 @@
+"""Helpers shared by the source adapters: paths relative to the data root, safe file reading.
+
+An adapter is a function ``(root, path="", *, source, split=None, **options)`` that yields
+:class:`~rscovlm.data.record.Record` and :class:`~rscovlm.data.record.BadEntry` items in a stable
+order. ``root`` is the data root of the build (every image must lie inside it), ``path`` the
+dataset folder or file relative to it. Adapters read annotations only; images are checked by the
+build, so a missing or broken image becomes a rejected record with its reason there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rscovlm.data.record import BadEntry, Record
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "Item",
+    "bad",
+    "find_image",
+    "finite_floats",
+    "iter_json_entries",
+    "iter_sorted_files",
+    "parse_xml",
+    "rel",
+    "xml_float",
+    "xml_text",
+]
+
+Item = Record | BadEntry
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+
+
+def rel(root: Path, path: Path | str) -> str:
+    """``path`` as a POSIX path relative to ``root`` (``..`` parts kept, so escapes show)."""
+    return Path(os.path.relpath(Path(root) / path, Path(root))).as_posix()
+
+
+def bad(source: str, root: Path, source_file: Path | str, entry_id: str, reason: str) -> BadEntry:
+    """A :class:`BadEntry` whose ``source_file`` is relative to the data root."""
+    return BadEntry(id=entry_id, source=source, source_file=rel(root, source_file), reason=reason)
+
+
+def find_image(
+    folders: Iterable[Path], stem: str, suffixes: Iterable[str] = IMAGE_SUFFIXES
+) -> Path | None:
+    """The first existing ``folder/stem.suffix`` over folders then suffixes, or ``None``."""
+    for folder in folders:
+        for suffix in suffixes:
+            for cand in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+                if cand.is_file():
+                    return cand
+    return None
+
+
+def parse_xml(path: Path) -> ET.Element | str:
+    """The root element of an XML file, or the reason it cannot be read."""
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        return f"malformed XML ({exc})"
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+
+
+def xml_text(node: ET.Element, tag: str, default: str = "") -> str:
+    """Stripped text of the first ``tag`` child (a path like ``a/b`` works too)."""
+    found = node.find(tag)
+    return (found.text or "").strip() if found is not None and found.text else default
+
+
+def xml_float(node: ET.Element, tag: str) -> float:
+    """Float value of a child element; raises ``ValueError`` naming the tag when absent or bad."""
+    text = xml_text(node, tag)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"<{tag}> is missing or not a number ({text!r})") from None
+
+
+def finite_floats(values: Any, count: int | None = None) -> list[float] | str:
+    """``values`` as a list of finite floats, or the reason it is not one."""
+    try:
+        out = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return "coordinates are not numbers"
+    if count is not None and len(out) != count:
+        return f"expected {count} coordinates, got {len(out)}"
+    if not all(math.isfinite(v) for v in out):
+        return "non-finite coordinate"
+    return out
+
+
+def iter_json_entries(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+    """``(position, entry, error)`` for each entry of a json list or a JSONL file.
+
+    A json list (or one json object, or a dict of lists under a ``key`` read by the caller)
+    gives positions 0, 1, ...; a JSONL file gives line numbers, and a line that is not valid
+    JSON gives ``(lineno, None, reason)``. A whole-file json that does not parse raises
+    ``ValueError`` (``json.JSONDecodeError``).
+    """
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        for i, entry in enumerate(json.loads(text)):
+            yield i, entry, None
+        return
+    if path.suffix.lower() != ".jsonl" and stripped.startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            data = None
+        if data is not None:
+            yield 0, data, None
+            return
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line), None
+        except json.JSONDecodeError as exc:
+            yield lineno, None, f"line {lineno} is not valid JSON ({exc.msg})"
+
+
+def iter_sorted_files(folder: Path, suffixes: Iterable[str]) -> Iterator[Path]:
+    """Files of ``folder`` with one of ``suffixes`` (case-insensitive), in name order."""
+    wanted = {s.lower() for s in suffixes}
+    if folder.is_dir():
+        yield from sorted(p for p in folder.iterdir() if p.suffix.lower() in wanted)

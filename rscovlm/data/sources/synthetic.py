@@ -1,0 +1,260 @@
+"""Seeded procedural aerial-like scenes: the embedded dataset of demos and tests.
+
+:func:`generate_scenes` draws small scenes (textured ground, roads, objects of several DOTA-v1.0
+classes as oriented shapes of distinct size and colour) and writes them in real layouts, so they
+travel through the real adapters::
+
+    <out>/images/syn_00000.png          DOTA layout (class list ``dota1.0``)
+    <out>/labelTxt/syn_00000.txt        ``imagesource:synthetic`` and ``gsd`` headers, quads
+    <out>/vqa.jsonl                     LRS-VQA training layout: count / colour / position
+                                        questions with their evidence boxes in ``bbox_info``
+    <out>/scenes/<scene>/syn_00000.png  class-per-folder layout of the scene label (hard links)
+
+:func:`~rscovlm.data.sources.synthetic_raster.write_large_geotiff` writes one huge tiled,
+compressed GeoTIFF with a CRS, window by window (never held whole in memory), with a few small
+targets and a ``zoom_vqa.jsonl`` beside it (one crop box per question): the input of the
+Zoom-in Chain demo.
+
+Every random draw comes from ``numpy.random.default_rng([seed, index])``, so scene ``i`` is the
+same whatever the number of scenes, on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageDraw
+
+from rscovlm.data.record import Record
+from rscovlm.data.sources._common import Item
+from rscovlm.data.sources._synthetic_draw import (
+    COLOURS,
+    ground_field,
+    object_polygons,
+    position_name,
+)
+from rscovlm.data.sources.dota import iter_dota_records
+from rscovlm.data.sources.lrs_vqa import iter_lrs_vqa_records
+from rscovlm.data.sources.scene_folder import iter_scene_folder_records
+from rscovlm.geometry import obb_to_quad, quad_to_hbb
+
+__all__ = [
+    "SCENE_CLASSES",
+    "SyntheticObject",
+    "SyntheticScene",
+    "generate_scenes",
+    "iter_synthetic_records",
+]
+
+#: Scene classes and, for each, the object classes drawn with their (min, max) counts.
+SCENE_CLASSES: dict[str, dict[str, tuple[int, int]]] = {
+    "airport": {"plane": (2, 4), "large-vehicle": (0, 2)},
+    "parking_lot": {"small-vehicle": (5, 10), "large-vehicle": (1, 3)},
+    "industrial_area": {"storage-tank": (3, 6), "large-vehicle": (1, 2)},
+    "sports_ground": {"tennis-court": (1, 2), "swimming-pool": (1, 2), "small-vehicle": (0, 3)},
+}
+#: Object size ``(long side, short side)`` in pixels at scale 1.
+_SIZES = {
+    "small-vehicle": (16, 8),
+    "large-vehicle": (36, 12),
+    "plane": (64, 60),
+    "storage-tank": (36, 36),
+    "tennis-court": (72, 36),
+    "swimming-pool": (44, 24),
+}
+_FIXED_COLOUR = {
+    "plane": "white",
+    "storage-tank": "white",
+    "tennis-court": "green",
+    "swimming-pool": "blue",
+}
+
+
+@dataclass
+class SyntheticObject:
+    """One drawn object: class, ``(4, 2)`` quad in pixels, colour name."""
+
+    class_name: str
+    quad: NDArray[np.float64]
+    colour: str
+
+
+@dataclass
+class SyntheticScene:
+    """One generated scene: its id, scene label, size and objects."""
+
+    id: str
+    scene: str
+    size: int
+    objects: list[SyntheticObject] = field(default_factory=list)
+
+
+def _place(rng: np.random.Generator, scene: str, size: int) -> list[SyntheticObject]:
+    objects: list[SyntheticObject] = []
+    boxes: list[NDArray[np.float64]] = []
+    scale = size / 512
+    for class_name, (lo, hi) in SCENE_CLASSES[scene].items():
+        for _ in range(int(rng.integers(lo, hi + 1))):
+            jitter = rng.uniform(0.9, 1.15, 2)
+            if class_name == "storage-tank":
+                jitter[1] = jitter[0]  # round tanks
+            long_side, short_side = (
+                s * scale * j for s, j in zip(_SIZES[class_name], jitter, strict=True)
+            )
+            angle = 0.0 if class_name == "storage-tank" else float(rng.uniform(-90, 90))
+            for _try in range(30):
+                cx, cy = rng.uniform(0.1 * size, 0.9 * size, 2)
+                quad = obb_to_quad([[cx, cy, long_side, short_side, angle]])[0]
+                hbb = quad_to_hbb(quad)[0]
+                if all(_apart(hbb, other) for other in boxes):
+                    colour = _FIXED_COLOUR.get(class_name) or str(rng.choice(list(COLOURS)[:4]))
+                    objects.append(SyntheticObject(class_name, quad, colour))
+                    boxes.append(hbb)
+                    break
+    return objects
+
+
+def _apart(a: NDArray[np.float64], b: NDArray[np.float64], margin: float = 4.0) -> bool:
+    return bool(
+        a[2] + margin < b[0] or b[2] + margin < a[0] or a[3] + margin < b[1] or b[3] + margin < a[1]
+    )
+
+
+def _draw_scene(rng: np.random.Generator, scene: SyntheticScene) -> Image.Image:
+    size = scene.size
+    tone = {"airport": (150, 150, 140), "parking_lot": (120, 125, 120)}.get(
+        scene.scene, (95, 125, 80)
+    )
+    pixels = ground_field(rng, size, size, tone)
+    img = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(1, 3))):
+        width = int(rng.integers(10, 18) * size / 512)
+        pos = int(rng.integers(0, size))
+        line = [(0, pos), (size, pos)] if rng.random() < 0.5 else [(pos, 0), (pos, size)]
+        draw.line(line, fill=(88, 88, 92), width=max(width, 2))
+    for obj in scene.objects:
+        for polygon, colour in object_polygons(obj.class_name, obj.quad, obj.colour):
+            draw.polygon([tuple(p) for p in polygon.tolist()], fill=colour)
+    return img
+
+
+def _questions(scene: SyntheticScene, image: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    by_class: dict[str, list[SyntheticObject]] = {}
+    for obj in scene.objects:
+        by_class.setdefault(obj.class_name, []).append(obj)
+
+    def add(category: str, question: str, answer: str, objs: list[SyntheticObject]) -> None:
+        hbbs = [[round(float(v), 1) for v in quad_to_hbb(o.quad)[0]] for o in objs]
+        rboxes = [[round(float(v), 1) for v in o.quad.reshape(-1)] for o in objs]
+        out.append(
+            {
+                "question_id": f"{scene.id}_q{len(out)}",
+                "image": image,
+                "image_size": [scene.size, scene.size],
+                "category": category,
+                "question": question,
+                "answer": answer,
+                "bbox_info": {"crop_hbox": hbbs, "rbox": rboxes},
+            }
+        )
+
+    for class_name in sorted(SCENE_CLASSES[scene.scene]):
+        objs = by_class.get(class_name, [])
+        label = class_name.replace("-", " ")
+        add("count", f"How many {label}s are there in the image?", str(len(objs)), objs)
+        if len(objs) == 1:
+            where = position_name(objs[0].quad.mean(axis=0), scene.size, scene.size)
+            add("position", f"Where is the {label} located in the image?", where, objs)
+        if objs and class_name.endswith("vehicle"):
+            corner = min(objs, key=lambda o: float(np.hypot(*o.quad.mean(axis=0))))
+            question = f"What color is the {label} closest to the top-left corner?"
+            add("object color", question, corner.colour, [corner])
+    return out
+
+
+def generate_scenes(
+    out_dir: str | Path, n: int = 8, size: int = 512, seed: int = 0
+) -> list[SyntheticScene]:
+    """Write ``n`` seeded scenes of ``size``² pixels in DOTA layout plus ``vqa.jsonl``.
+
+    Returns:
+        The scenes with their objects (quads in pixels), in id order.
+    """
+    out = Path(out_dir)
+    for sub in ("images", "labelTxt"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    scene_names = list(SCENE_CLASSES)
+    scenes: list[SyntheticScene] = []
+    questions: list[dict[str, object]] = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        scene = SyntheticScene(
+            f"syn_{i:05d}", scene_names[int(rng.integers(len(scene_names)))], size
+        )
+        scene.objects = _place(rng, scene.scene, size)
+        img_path = out / "images" / f"{scene.id}.png"
+        _draw_scene(rng, scene).save(img_path)
+        lines = ["imagesource:synthetic", f"gsd:{0.3 * 512 / size:.6f}"]
+        for obj in scene.objects:
+            coords = " ".join(f"{v:.1f}" for v in obj.quad.reshape(-1))
+            lines.append(f"{coords} {obj.class_name} 0")
+        (out / "labelTxt" / f"{scene.id}.txt").write_text("\n".join(lines) + "\n")
+        link = out / "scenes" / scene.scene / img_path.name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.unlink(missing_ok=True)
+        try:
+            os.link(img_path, link)
+        except OSError:
+            shutil.copyfile(img_path, link)
+        questions += _questions(scene, f"images/{img_path.name}")
+        scenes.append(scene)
+    with (out / "vqa.jsonl").open("w", encoding="utf-8") as fh:
+        for q in questions:
+            fh.write(json.dumps(q) + "\n")
+    return scenes
+
+
+def iter_synthetic_records(
+    root: str | Path,
+    path: str = "synthetic",
+    *,
+    source: str = "synthetic",
+    split: str | None = None,
+    n: int = 8,
+    size: int = 512,
+    seed: int = 0,
+) -> Iterator[Item]:
+    """Generate the scenes under ``root / path`` if absent, then read them back.
+
+    Yields, through the real adapters: one detection record per scene (DOTA layout), one VQA
+    record per question (LRS-VQA layout) and one classification record per scene (class-per-
+    folder layout). The folder is (re)generated when its ``synthetic.json`` stamp does not match
+    ``(n, size, seed)``.
+    """
+    root = Path(root)
+    base = root / path
+    stamp = {"n": n, "size": size, "seed": seed}
+    stamp_file = base / "synthetic.json"
+    if not stamp_file.is_file() or json.loads(stamp_file.read_text()) != stamp:
+        generate_scenes(base, n=n, size=size, seed=seed)
+        stamp_file.write_text(json.dumps(stamp))
+    split = split or "train"
+    yield from iter_dota_records(root, path, source=source, split=split)
+    for item in iter_lrs_vqa_records(root, f"{path}/vqa.jsonl", source=source, split=split):
+        if isinstance(item, Record):
+            item.id = f"vqa/{item.id}"
+        yield item
+    for item in iter_scene_folder_records(root, f"{path}/scenes", source=source):
+        if isinstance(item, Record):
+            item.id = f"scene/{item.id}"
+            item.split = split
+        yield item
