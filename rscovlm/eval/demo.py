@@ -1,0 +1,202 @@
+"""``rscovlm demo``: why the fair detection protocol exists, on simulated predictions.
+
+The demo writes a seeded synthetic DOTA-style ground truth (label files only, no images) for a
+validation and a test split, simulates a scored detector (Task1 files) and a score-less VLM
+(raw answers in the trained text format, at the resized resolution of the released
+checkpoints), reads everything back through the same readers ``rscovlm eval det`` uses, and
+prints one side-by-side table: mAP ranked by score, mAP with every score set to 1, mAP_nc at the
+``tau`` picked on validation, mF1 and strict F1, plus how much the classic per-detection
+curve moves when the VLM's tied output is merely reordered.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from rscovlm import geometry
+from rscovlm.eval.demo_sim import IMAGE_SIZE, Scene, make_scenes, simulate
+from rscovlm.eval.detection_io import align_to_gt, read_ground_truth, read_predictions
+from rscovlm.eval.metrics.boxes import DetBoxes
+from rscovlm.eval.metrics.detection import DetectionEvaluator
+from rscovlm.eval.metrics.mf1 import F1Evaluator
+from rscovlm.eval.task1 import write_task1
+from rscovlm.formats.boxes import DetObject, encode_detections
+from rscovlm.formats.classes import DOTA_V1_0
+from rscovlm.resolution import DETECTION_BAND, CoordMap
+
+__all__ = ["DemoResult", "run_demo"]
+
+N_IMAGES = 30  # per split
+N_SHUFFLES = 5
+
+
+@dataclass
+class DemoResult:
+    """The numbers of the table (``None`` where a metric does not apply)."""
+
+    det_map: float
+    det_map_unit: float
+    det_map_nc: float
+    det_tau: float
+    det_mf1: float
+    det_strict_f1: float
+    vlm_map_nc: float
+    vlm_mf1: float
+    vlm_strict_f1: float
+    vlm_stable_range: tuple[float, float]
+    vlm_group_values: tuple[float, ...]
+    n_gt: int
+    n_difficult: int
+
+
+def _write_gt(scenes: list[Scene], folder: Path) -> None:
+    folder.mkdir(parents=True)
+    for s in scenes:
+        quads = geometry.obb_to_quad(s.obbs).reshape(-1, 8)
+        lines = [
+            " ".join(f"{v:.1f}" for v in q) + f" {DOTA_V1_0[c]} {int(d)}\n"
+            for q, c, d in zip(quads, s.labels, s.difficult, strict=True)
+        ]
+        (folder / f"{s.name}.txt").write_text("imagesource:synthetic\ngsd:0.3\n" + "".join(lines))
+
+
+def _write_detector(scenes: list[Scene], folder: Path, rng: np.random.Generator) -> None:
+    parts = []
+    for i, s in enumerate(scenes):
+        obbs, labels, scores = simulate(s, "detector", rng)
+        quads = geometry.obb_to_quad(obbs)
+        parts.append(DetBoxes.create(np.full(len(obbs), i), labels, quads, scores))
+    write_task1(folder, [s.name for s in scenes], DOTA_V1_0, DetBoxes.concat(parts))
+
+
+def _write_vlm(scenes: list[Scene], path: Path, rng: np.random.Generator) -> None:
+    cmap = CoordMap.for_image(IMAGE_SIZE, IMAGE_SIZE, DETECTION_BAND)
+    lines = []
+    for s in scenes:
+        obbs, labels, _ = simulate(s, "vlm", rng)
+        model_quads = cmap.to_model(geometry.obb_to_quad(obbs), "quad").reshape(-1, 8)
+        objects = [
+            DetObject.for_class(DOTA_V1_0[c], "quad", q.tolist())
+            for q, c in zip(model_quads, labels, strict=True)
+        ]
+        record = {
+            "image_id": f"{s.name}.png",
+            "output": encode_detections(objects, "quad"),
+            "orig_size": list(cmap.orig_size),
+            "resized_size": list(cmap.resized_size),
+            "family": cmap.family.name,
+        }
+        lines.append(json.dumps(record) + "\n")
+    path.write_text("".join(lines))
+
+
+def _evaluate(root: Path, seed: int) -> DemoResult:
+    rng = np.random.default_rng(seed)
+    splits = {"val": make_scenes(N_IMAGES, "V", rng), "test": make_scenes(N_IMAGES, "T", rng)}
+    for split, scenes in splits.items():
+        _write_gt(scenes, root / split / "labelTxt")
+        _write_detector(scenes, root / split / "detector", rng)
+    _write_vlm(splits["test"], root / "test" / "vlm.jsonl", rng)
+
+    def load(split: str, path: Path, fmt: str):  # type: ignore[no-untyped-def]
+        gt = read_ground_truth(root / split / "labelTxt", DOTA_V1_0)
+        pred = read_predictions(path, fmt, DOTA_V1_0)  # type: ignore[arg-type]
+        return gt, align_to_gt(pred, gt)
+
+    gt, det = load("test", root / "test" / "detector", "task1")
+    val_gt, det_val = load("val", root / "val" / "detector", "task1")
+    _, vlm = load("test", root / "test" / "vlm.jsonl", "vlm")
+    det_eval = DetectionEvaluator(gt.boxes, det, DOTA_V1_0)
+    tau = DetectionEvaluator(val_gt.boxes, det_val, DOTA_V1_0).sweep().best_tau
+    det_f1 = F1Evaluator(gt.boxes, det, DOTA_V1_0).sweep()
+    vlm_f1 = F1Evaluator(gt.boxes, vlm, DOTA_V1_0).at(0.0)
+    stable, grouped = [], []
+    for _ in range(N_SHUFFLES):  # the same VLM answers, lines in another order
+        shuffled = vlm.take(rng.permutation(len(vlm)))
+        ev = DetectionEvaluator(gt.boxes, shuffled, DOTA_V1_0)
+        stable.append(ev.evaluate(ties="stable").mean_ap or 0.0)
+        grouped.append(ev.evaluate(ties="group").mean_ap or 0.0)
+    return DemoResult(
+        det_map=det_eval.evaluate().mean_ap or 0.0,
+        det_map_unit=det_eval.evaluate(unit_scores=True).mean_ap or 0.0,
+        det_map_nc=det_eval.evaluate(unit_scores=True, score_threshold=tau).mean_ap or 0.0,
+        det_tau=tau,
+        det_mf1=det_f1.best.mf1,
+        det_strict_f1=det_f1.best_strict.strict_f1 or 0.0,
+        vlm_map_nc=DetectionEvaluator(gt.boxes, vlm, DOTA_V1_0).evaluate().mean_ap or 0.0,
+        vlm_mf1=vlm_f1.mf1,
+        vlm_strict_f1=vlm_f1.strict_f1 or 0.0,
+        vlm_stable_range=(min(stable), max(stable)),
+        vlm_group_values=tuple(grouped),
+        n_gt=len(gt.boxes),
+        n_difficult=int(gt.boxes.difficult.sum()),
+    )
+
+
+def run_demo(seed: int = 0, console: Console | None = None) -> DemoResult:
+    """Simulate, evaluate and print the table; returns the numbers."""
+    console = console or Console()
+    with tempfile.TemporaryDirectory(prefix="rscovlm-demo-") as tmp:
+        r = _evaluate(Path(tmp), seed)
+    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    say(
+        f"rscovlm demo (seed {seed}): the fair detection protocol on SIMULATED predictions. "
+        "No model was run: the ground truth is synthetic DOTA-v1.0-style scenes, and both "
+        "'models' are simulations that corrupt it with localisation jitter, misses, false "
+        "positives, class confusion and duplicates (rscovlm/eval/demo_sim.py)."
+    )
+    say(
+        f"Test split: {N_IMAGES} images of {IMAGE_SIZE}x{IMAGE_SIZE}, {r.n_gt} objects "
+        f"({r.n_difficult} difficult); tau* is picked on a separate {N_IMAGES}-image "
+        "validation split."
+    )
+    table = Table(
+        title="DOTA protocol: VOC07 AP, IoU > 0.5, difficult ignored", title_justify="left"
+    )
+    table.add_column("test split", justify="left")
+    table.add_column("detector (scores)", justify="right")
+    table.add_column("VLM (no scores)", justify="right")
+    table.add_row("mAP, ranked by score", f"{r.det_map:.3f}", "n/a")
+    table.add_row("mAP, every score set to 1", f"{r.det_map_unit:.3f}", f"{r.vlm_map_nc:.3f}")
+    table.add_row(
+        "mAP_nc at tau* from validation",
+        f"{r.det_map_nc:.3f} (tau*={r.det_tau:.2f})",
+        f"{r.vlm_map_nc:.3f} (no tau)",
+    )
+    table.add_row("mF1 (LMMRotate)", f"{r.det_mf1:.3f}", f"{r.vlm_mf1:.3f}")
+    table.add_row("strict one-to-one F1", f"{r.det_strict_f1:.3f}", f"{r.vlm_strict_f1:.3f}")
+    console.print(table)
+    lo, hi = r.vlm_stable_range
+    same = "identical" if len(set(r.vlm_group_values)) == 1 else "NOT identical (a bug)"
+    say(
+        f"The VLM's answers reordered {N_SHUFFLES} times: ties read one detection at a time "
+        f"(--ties stable) give mAP {lo:.3f} to {hi:.3f}; ties read as one group give "
+        f"{r.vlm_group_values[0]:.3f} every time ({same})."
+    )
+    say("Why the protocol exists:")
+    say(
+        f"- Ranked mAP ({r.det_map:.3f}) lets the detector hide its low-score false positives "
+        "at the end of its ranking; a VLM has no ranking, so the two numbers do not compare."
+    )
+    say(
+        f"- Setting the detector's scores to 1 keeps that whole tail ({r.det_map_unit:.3f}): "
+        "unfair the other way."
+    )
+    say(
+        f"- mAP_nc at tau* ({r.det_map_nc:.3f}; tau picked on validation, applied to test) "
+        "scores the boxes the detector would actually report, like for like with the VLM "
+        f"({r.vlm_map_nc:.3f})."
+    )
+    say(
+        "- With all scores equal, the classic per-detection curve depends on the output order: "
+        "every order scores at least the grouped value, and how much more is luck. rscovlm "
+        "reads a tie as one group, so the number is order-independent."
+    )
+    return r

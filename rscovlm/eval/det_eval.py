@@ -1,0 +1,249 @@
+"""The detection protocol end to end: read, align, evaluate, sweep, F1, report.
+
+``rscovlm eval det`` is a thin adapter over :func:`run_det_eval`. Which number is "the" mAP:
+
+- scored predictions, no option: the usual mAP, ranked by score;
+- ``nc=True`` (or predictions without scores, e.g. VLM outputs): mAP_nc, every kept box
+  scores 1 (one tie group);
+- ``sweep_val``: mAP_nc of the test set at the ``tau`` picked on the validation predictions
+  (keep ``score > tau``); both curves are reported. With several IoU thresholds, ``tau`` is
+  picked at the first one and applied at all of them.
+
+With several IoU thresholds the headline (``mAP``, ``per_class``) is the first; ``by_iou`` has
+each, and ``mAP_mean_over_iou`` their mean.
+
+The F1 block is LMMRotate's mF1 and the strict one-to-one F1 (:mod:`rscovlm.eval.metrics.mf1`),
+best over score thresholds, always with LMMRotate's geometry (rectangles, IoU >= 0.5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from rscovlm.errors import InputError
+from rscovlm.eval.detection_io import (
+    GroundTruth,
+    PredFormat,
+    Predictions,
+    ReadReport,
+    align_to_gt,
+    read_ground_truth,
+    read_predictions,
+)
+from rscovlm.eval.metrics.ap import Metric, Ties
+from rscovlm.eval.metrics.boxes import DetBoxes
+from rscovlm.eval.metrics.detection import (
+    DetectionEvaluator,
+    DetectionResult,
+    IouMode,
+    ThresholdSweep,
+)
+from rscovlm.eval.metrics.mf1 import F1Evaluator, F1Sweep
+
+__all__ = ["DetEvalReport", "render_det_report", "run_det_eval", "write_json_atomic"]
+
+
+@dataclass
+class DetEvalReport:
+    """Everything one ``eval det`` run computed (``results``: one per IoU threshold)."""
+
+    results: list[DetectionResult]
+    nc: bool
+    has_scores: bool
+    classes: tuple[str, ...]
+    inputs: dict[str, ReadReport] = field(default_factory=dict)
+    sweep_val: ThresholdSweep | None = None
+    sweep_test: ThresholdSweep | None = None
+    f1: F1Sweep | None = None
+
+    @property
+    def main(self) -> DetectionResult:
+        """The result at the first IoU threshold: the headline numbers."""
+        return self.results[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON of ``--json``: the headline result first, then everything else."""
+        out: dict[str, Any] = self.main.to_dict()
+        out["nc"] = self.nc
+        out["has_scores"] = self.has_scores
+        out["classes"] = list(self.classes)
+        if len(self.results) > 1:
+            out["by_iou"] = {f"{r.iou_threshold:g}": r.to_dict() for r in self.results}
+            maps = [r.mean_ap for r in self.results]
+            out["mAP_mean_over_iou"] = (
+                None if None in maps else sum(m for m in maps if m is not None) / len(maps)
+            )
+        if self.sweep_val is not None and self.sweep_test is not None:
+            out["sweep"] = {
+                "tau": self.sweep_val.best_tau,
+                "val": self.sweep_val.to_dict(),
+                "test": self.sweep_test.to_dict(),
+            }
+        if self.f1 is not None:
+            best, strict = self.f1.best, self.f1.best_strict
+            out["f1"] = {
+                "mF1": best.mf1,
+                "mP": best.mp,
+                "mR": best.mr,
+                "score_threshold": best.score_threshold,
+                "strict_f1": strict.strict_f1,
+                "strict_p": strict.strict_p,
+                "strict_r": strict.strict_r,
+                "strict_score_threshold": strict.score_threshold,
+                "curve": self.f1.to_dict()["curve"],
+            }
+        out["inputs"] = {name: rep.to_dict() for name, rep in self.inputs.items()}
+        return out
+
+
+def _load(
+    gt: GroundTruth, path: str | Path, fmt: PredFormat, family: str | None
+) -> tuple[DetBoxes, Predictions]:
+    pred = read_predictions(path, fmt, gt.classes, default_family=family)
+    return align_to_gt(pred, gt), pred
+
+
+def run_det_eval(
+    gt_path: str | Path,
+    pred_path: str | Path,
+    pred_format: PredFormat,
+    *,
+    classes: Sequence[str] | None = None,
+    metric: Metric = "voc07",
+    iou_mode: IouMode = "dota",
+    iou_thresholds: Sequence[float] = (0.5,),
+    nc: bool = False,
+    ties: Ties = "group",
+    sweep_val: str | Path | None = None,
+    sweep_val_gt: str | Path | None = None,
+    f1: bool = True,
+    ignore_difficult: bool = True,
+    family: str | None = None,
+) -> DetEvalReport:
+    """Run the protocol on files (see the module header for which mAP is reported).
+
+    Raises:
+        InputError: unreadable inputs or options that contradict each other.
+    """
+    if not iou_thresholds or not all(0.0 < t < 1.0 for t in iou_thresholds):
+        raise InputError(f"IoU thresholds must lie in (0, 1), got {list(iou_thresholds)}")
+    gt = read_ground_truth(gt_path, classes)
+    boxes, pred = _load(gt, pred_path, pred_format, family)
+    report = DetEvalReport([], nc, pred.has_scores, gt.classes, {"gt": gt.report})
+    report.inputs["pred"] = pred.report
+    report.nc = nc or sweep_val is not None or not pred.has_scores
+    kw: dict[str, Any] = {"iou_mode": iou_mode, "ignore_difficult": ignore_difficult}
+    test = DetectionEvaluator(gt.boxes, boxes, gt.classes, **kw)
+    tau = None
+    if sweep_val is not None:
+        val_gt = gt if sweep_val_gt is None else read_ground_truth(sweep_val_gt, gt.classes)
+        if sweep_val_gt is not None:
+            report.inputs["val_gt"] = val_gt.report
+        val_boxes, val_pred = _load(val_gt, sweep_val, pred_format, family)
+        val_pred.report.source = f"validation {val_pred.report.source}"
+        report.inputs["val_pred"] = val_pred.report
+        val = DetectionEvaluator(val_gt.boxes, val_boxes, val_gt.classes, **kw)
+        t0 = iou_thresholds[0]
+        report.sweep_val = val.sweep(iou_threshold=t0, metric=metric)
+        report.sweep_test = test.sweep(iou_threshold=t0, metric=metric)
+        tau = report.sweep_val.best_tau
+    report.results = [
+        test.evaluate(t, metric=metric, ties=ties, unit_scores=report.nc, score_threshold=tau)
+        for t in iou_thresholds
+    ]
+    if f1:
+        f1_eval = F1Evaluator(gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult)
+        report.f1 = f1_eval.sweep()
+    return report
+
+
+def write_json_atomic(path: str | Path, data: Any) -> None:
+    """Write ``data`` as JSON: a temporary file in the same folder, then an atomic rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def render_det_report(report: DetEvalReport, console: Console) -> None:
+    """Print the input counts, the per-class table, the sweep and the F1 block."""
+    for rep in report.inputs.values():
+        for line in rep.summary():
+            console.print(line, markup=False, highlight=False)
+    main = report.main
+    rule = ">" if main.iou_mode == "dota" else ">="
+    kind = "mAP_nc" if report.nc else "mAP"
+    title = (
+        f"{kind} ({main.metric}, IoU {rule} {main.iou_threshold:g}, {main.iou_mode} matching, "
+        f"ties={main.ties})"
+    )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("class", "GT", "diff", "det", "TP", "FP", "recall", "prec", "AP"):
+        table.add_column(col, justify="left" if col == "class" else "right", no_wrap=True)
+    for name, c in main.per_class.items():
+        table.add_row(
+            name, str(c.n_gt), str(c.n_difficult), str(c.n_det), str(c.tp), str(c.fp),
+            _num(c.recall), _num(c.precision), _num(c.ap),
+        )  # fmt: skip
+    table.add_section()
+    table.add_row(kind, *[""] * 7, _num(main.mean_ap))
+    console.print(table)
+    counted = len(main.per_class) - len(main.excluded)
+    note = f"{kind} = mean AP over the {counted} classes with a non-difficult ground truth"
+    if main.excluded:
+        note += f"; excluded (no ground truth): {', '.join(main.excluded)}"
+    console.print(note, markup=False, highlight=False)
+    for r in report.results[1:]:
+        console.print(f"{kind} at IoU {r.iou_threshold:g}: {_num(r.mean_ap)}", markup=False)
+    if report.sweep_val is not None and report.sweep_test is not None:
+        sweep = Table(
+            title="sweep: keep score > tau, set to 1",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        for col in ("tau", "val mAP_nc", "test mAP_nc", ""):
+            sweep.add_column(col, justify="right")
+        best = report.sweep_val.best_tau
+        for t, v, m in zip(
+            report.sweep_val.taus, report.sweep_val.maps, report.sweep_test.maps, strict=True
+        ):
+            sweep.add_row(f"{t:.2f}", _num(v), _num(m), "<- tau*" if t == best else "")
+        console.print(sweep)
+        console.print(
+            f"tau picked on validation: {report.sweep_val.best_tau:.2f} "
+            f"(val mAP_nc {_num(report.sweep_val.best_map)}); test mAP_nc at it: "
+            f"{_num(main.mean_ap)}",
+            markup=False,
+        )
+    if report.f1 is not None:
+        best, strict = report.f1.best, report.f1.best_strict
+        console.print(
+            f"mF1 (LMMRotate, background in the means) {best.mf1:.4f} "
+            f"[mP {best.mp:.4f}, mR {best.mr:.4f}, score >= {best.score_threshold:g}]; "
+            f"strict one-to-one F1 {_num(strict.strict_f1)} "
+            f"[score >= {strict.score_threshold:g}]",
+            markup=False,
+            highlight=False,
+        )

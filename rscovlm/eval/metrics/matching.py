@@ -1,0 +1,165 @@
+"""Detection-to-ground-truth matching: sparse overlaps, best ground truth, TP/FP flags.
+
+Matching is split in two so the expensive part runs once per evaluation:
+
+1. :func:`compute_overlaps` computes the IoU of every (prediction, ground truth) pair of the same
+   image (and, by default, the same class) with :func:`rscovlm.geometry.quad_iou_matrix`, one
+   call per image, and keeps the pairs with IoU > 0. :func:`best_match` then
+   picks each prediction's highest-IoU ground truth (the first in ground-truth order on a tie,
+   like ``argmax``). Neither depends on scores, thresholds or prediction order.
+2. :func:`match_flags` replays the VOC/DOTA greedy rule for one processing order and one IoU
+   threshold: going down the ranking, a prediction whose best ground truth passes the threshold
+   is a true positive if that ground truth is not taken yet, a false positive if it is, and
+   neither if it is *difficult*; a prediction that passes nothing is a false positive. The set
+   of ground truths taken after any prefix is the set of best ground truths in that prefix, so
+   the TP count at the end of a block of tied scores does not depend on the order inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rscovlm import geometry
+
+__all__ = ["Overlaps", "best_match", "compute_overlaps", "fit_rectangles", "match_flags"]
+
+IntArray = NDArray[np.int64]
+
+#: Largest IoU matrix (cells) computed in one call; bigger images are done in row chunks.
+MAX_BLOCK = 4_000_000
+
+
+@dataclass(frozen=True)
+class Overlaps:
+    """Every compared (prediction, ground truth) pair with IoU > 0, as three flat arrays."""
+
+    pred: IntArray
+    gt: IntArray
+    iou: NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return len(self.pred)
+
+    def select(self, mask: NDArray[np.bool_]) -> Overlaps:
+        """The pairs where ``mask`` holds."""
+        return Overlaps(self.pred[mask], self.gt[mask], self.iou[mask])
+
+
+def fit_rectangles(quads: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Each quad replaced by its minimum-area rectangle (mmrotate's ``qbox2rbox``, as quads)."""
+    if len(quads) == 0:
+        return np.zeros((0, 4, 2))
+    return geometry.as_quads(geometry.obb_to_quad(geometry.quad_to_obb(quads)))
+
+
+def _groups(keys: IntArray) -> dict[int, IntArray]:
+    """Indices of ``keys`` grouped by value, each group in increasing index order."""
+    if len(keys) == 0:
+        return {}
+    order = np.argsort(keys, kind="stable")
+    values, starts = np.unique(keys[order], return_index=True)
+    return dict(zip(values.tolist(), np.split(order, starts[1:]), strict=True))
+
+
+def compute_overlaps(
+    gt_image: IntArray,
+    gt_label: IntArray,
+    gt_quads: NDArray[np.float64],
+    pred_image: IntArray,
+    pred_label: IntArray,
+    pred_quads: NDArray[np.float64],
+    *,
+    same_class: bool = True,
+) -> Overlaps:
+    """IoU of the prediction/ground-truth pairs that share an image (and a class).
+
+    One :func:`rscovlm.geometry.quad_iou_matrix` call per image (its STRtree only intersects
+    polygons that touch), in row chunks of at most :data:`MAX_BLOCK` cells for huge images.
+
+    Args:
+        gt_image, gt_label, gt_quads: Ground truth image index, class index, ``(M, 4, 2)``.
+        pred_image, pred_label, pred_quads: The same for the predictions, ``(N, 4, 2)``.
+        same_class: Keep only pairs of the same class (AP); ``False`` keeps every pair of the
+            same image (confusion matrices).
+
+    Returns:
+        The pairs with IoU > 0, ordered by image, then prediction, then ground truth.
+    """
+    gt_groups = _groups(np.asarray(gt_image, dtype=np.int64))
+    preds, gts, ious = [], [], []
+    for key, p_all in _groups(np.asarray(pred_image, dtype=np.int64)).items():
+        g_idx = gt_groups.get(key)
+        if g_idx is None:
+            continue
+        step = max(1, MAX_BLOCK // len(g_idx))
+        for start in range(0, len(p_all), step):
+            p_idx = p_all[start : start + step]
+            matrix = np.asarray(geometry.quad_iou_matrix(pred_quads[p_idx], gt_quads[g_idx]))
+            mask = matrix > 0
+            if same_class:
+                mask &= pred_label[p_idx][:, None] == gt_label[g_idx][None, :]
+            rows, cols = np.nonzero(mask)
+            preds.append(p_idx[rows])
+            gts.append(g_idx[cols])
+            ious.append(matrix[rows, cols])
+    if not preds:
+        return Overlaps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    return Overlaps(
+        np.concatenate(preds).astype(np.int64),
+        np.concatenate(gts).astype(np.int64),
+        np.concatenate(ious).astype(np.float64),
+    )
+
+
+def best_match(overlaps: Overlaps, n_pred: int) -> tuple[IntArray, NDArray[np.float64]]:
+    """Each prediction's highest-IoU ground truth (``-1`` and IoU 0 when it overlaps none).
+
+    Equal IoUs go to the lowest ground-truth index (file order), as ``argmax`` does.
+    """
+    best_gt = np.full(n_pred, -1, dtype=np.int64)
+    best_iou = np.zeros(n_pred, dtype=np.float64)
+    if len(overlaps):
+        order = np.lexsort((overlaps.gt, -overlaps.iou, overlaps.pred))
+        pred_sorted = overlaps.pred[order]
+        first = order[np.append(True, pred_sorted[1:] != pred_sorted[:-1])]
+        best_gt[overlaps.pred[first]] = overlaps.gt[first]
+        best_iou[overlaps.pred[first]] = overlaps.iou[first]
+    return best_gt, best_iou
+
+
+def match_flags(
+    best_gt: IntArray,
+    best_iou: NDArray[np.float64],
+    gt_difficult: NDArray[np.bool_],
+    order: IntArray,
+    iou_threshold: float,
+    strict: bool,
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """TP and FP flags of the predictions ``order`` (processing order), for one threshold.
+
+    Args:
+        best_gt, best_iou: From :func:`best_match`, indexed by prediction.
+        gt_difficult: Per ground truth; a prediction whose best match is difficult is ignored.
+        order: Prediction indices in processing order (highest score first).
+        iou_threshold: The matching threshold.
+        strict: ``IoU > threshold`` (DOTA devkit) instead of ``IoU >= threshold`` (mmrotate).
+
+    Returns:
+        ``(tp, fp)`` boolean arrays aligned with ``order``; both false means ignored.
+    """
+    gt = best_gt[order]
+    iou = best_iou[order]
+    hit = (iou > iou_threshold) if strict else (iou >= iou_threshold)
+    hit &= gt >= 0
+    ignored = np.zeros(len(order), dtype=bool)
+    ignored[hit] = gt_difficult[gt[hit]]
+    counted = np.flatnonzero(hit & ~ignored)
+    tp = np.zeros(len(order), dtype=bool)
+    # The first prediction to reach a ground truth takes it (np.unique's index is the first).
+    _, first = np.unique(gt[counted], return_index=True)
+    tp[counted[first]] = True
+    fp = ~hit | (hit & ~ignored & ~tp)
+    return tp, fp
