@@ -98,3 +98,21 @@ def test_rsvqa_active_entries(tmp_path: Path) -> None:
     assert isinstance(bad, BadEntry) and bad.id == "2"
     (missing,) = iter_rsvqa_records(tmp_path, split="test")
     assert isinstance(missing, BadEntry) and "cannot read split files" in missing.reason
+
+
+def test_one_invalid_entry_never_costs_the_entries_after_it(tmp_path: Path) -> None:
+    good = {
+        "Question_id": "rs/1",
+        "Image": "rs/1.jpg",
+        "Text": "Which?",
+        "Answer choices": ["(A) x", "(B) y"],
+        "Ground truth": "A",
+        "Category": "color",
+    }
+    invalid = {**good, "Question_id": "rs/2", "Category": 7}  # not a string: Record refuses it
+    rows = [good, invalid, {**good, "Question_id": "rs/3"}]  # fmt: skip
+    (tmp_path / "mme.json").write_text(json.dumps(rows))
+    items = list(iter_mme_realworld_records(tmp_path, "mme.json"))
+    assert [type(i).__name__ for i in items] == ["Record", "BadEntry", "Record"]
+    assert items[1].id == "mme:1" and "invalid entry" in items[1].reason
+    assert items[2].id == "rs/3"

@@ -13,23 +13,29 @@ import json
 import math
 import os
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rscovlm.data.record import BadEntry, Record
+from rscovlm.data.record import BadEntry, ImageRef, Instance, Record
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "Item",
     "bad",
+    "detection_record",
     "find_image",
     "finite_floats",
+    "image_ref",
     "iter_json_entries",
+    "iter_json_items",
     "iter_sorted_files",
+    "json_paths",
     "parse_xml",
+    "read_id_list",
     "rel",
     "xml_float",
+    "xml_size",
     "xml_text",
 ]
 
@@ -46,6 +52,47 @@ def rel(root: Path, path: Path | str) -> str:
 def bad(source: str, root: Path, source_file: Path | str, entry_id: str, reason: str) -> BadEntry:
     """A :class:`BadEntry` whose ``source_file`` is relative to the data root."""
     return BadEntry(id=entry_id, source=source, source_file=rel(root, source_file), reason=reason)
+
+
+def image_ref(
+    root: Path, image: Path | str, width: int | None = None, height: int | None = None
+) -> ImageRef:
+    """An :class:`ImageRef` to ``image``, its path relative to the data root."""
+    return ImageRef(path=rel(root, image), width=width, height=height)
+
+
+def detection_record(
+    root: Path,
+    record_id: str,
+    image: Path,
+    *,
+    source: str,
+    split: str,
+    source_file: Path,
+    meta: dict[str, Any],
+    objects: Iterable[Instance] = (),
+    size: tuple[int | None, int | None] = (None, None),
+) -> Record:
+    """A one-image detection :class:`Record`; ``image`` and ``source_file`` are made relative.
+
+    ``size`` is the ``(width, height)`` the annotation states, ``None`` where it does not (the
+    build fills it from the image header).
+    """
+    return Record(
+        id=record_id,
+        source=source,
+        split=split,
+        task="detection",
+        images=[image_ref(root, image, *size)],
+        objects=list(objects),
+        source_file=rel(root, source_file),
+        meta=meta,
+    )
+
+
+def read_id_list(path: Path) -> list[str]:
+    """The non-empty, stripped lines of a split list file (image ids or indices), in order."""
+    return [s.strip() for s in path.read_text().splitlines() if s.strip()]
 
 
 def find_image(
@@ -83,6 +130,14 @@ def xml_float(node: ET.Element, tag: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"<{tag}> is missing or not a number ({text!r})") from None
+
+
+def xml_size(
+    node: ET.Element, width_tag: str = "size/width", height_tag: str = "size/height"
+) -> tuple[int | None, int | None]:
+    """``(width, height)`` from two child elements; ``None`` for one that is not a whole number."""
+    width, height = xml_text(node, width_tag), xml_text(node, height_tag)
+    return (int(width) if width.isdigit() else None, int(height) if height.isdigit() else None)
 
 
 def finite_floats(values: Any, count: int | None = None) -> list[float] | str:
@@ -127,6 +182,45 @@ def iter_json_entries(path: Path) -> Iterator[tuple[int, Any, str | None]]:
             yield lineno, json.loads(line), None
         except json.JSONDecodeError as exc:
             yield lineno, None, f"line {lineno} is not valid JSON ({exc.msg})"
+
+
+def json_paths(root: str | Path, path: str, image_root: str | None) -> tuple[Path, Path, Path]:
+    """``(root, file, image folder)`` of a json / JSONL adapter's arguments.
+
+    The image folder is ``root / image_root``, or the json file's own folder by default.
+    """
+    root = Path(root)
+    file = root / path
+    return root, file, (root / image_root if image_root is not None else file.parent)
+
+
+def iter_json_items(
+    root: Path, file: Path, source: str, make: Callable[[str, dict[str, Any]], Item]
+) -> Iterator[Item]:
+    """``make(entry_id, entry)`` for each JSON object of a json list or JSONL ``file``.
+
+    ``entry_id`` is ``<file stem>:<position>`` (see :func:`iter_json_entries`); a line that is not
+    valid JSON, an entry that is not an object, or an entry ``make`` cannot turn into a record
+    (it raises ``ValueError``, ``TypeError`` or ``KeyError``, pydantic's validation errors
+    included) gives a :class:`BadEntry` under that id, and the file goes on: one bad entry never
+    costs the good ones after it. A file that cannot be read or parsed at all gives one
+    :class:`BadEntry` named after the file.
+    """
+    try:
+        for pos, entry, error in iter_json_entries(file):
+            entry_id = f"{file.stem}:{pos}"
+            if error is not None or not isinstance(entry, dict):
+                yield bad(source, root, file, entry_id, error or "entry is not a JSON object")
+                continue
+            try:
+                item = make(entry_id, entry)
+            except (ValueError, TypeError, KeyError) as exc:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                yield bad(source, root, file, entry_id, f"invalid entry ({reason})")
+                continue
+            yield item
+    except (OSError, ValueError) as exc:
+        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
 
 
 def iter_sorted_files(folder: Path, suffixes: Iterable[str]) -> Iterator[Path]:

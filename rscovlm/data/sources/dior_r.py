@@ -23,15 +23,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
-from rscovlm.data.record import Box, Instance, Record
+from rscovlm.data.record import Box, Instance
 from rscovlm.data.sources._common import (
     Item,
     bad,
+    detection_record,
     find_image,
     iter_sorted_files,
     parse_xml,
-    rel,
+    read_id_list,
     xml_float,
+    xml_size,
     xml_text,
 )
 
@@ -71,7 +73,7 @@ def iter_dior_records(
     image_dirs = [base / d for d in _IMAGE_DIRS]
     if split is not None and (base / "ImageSets" / "Main" / f"{split}.txt").is_file():
         list_file = base / "ImageSets" / "Main" / f"{split}.txt"
-        ids = [s.strip() for s in list_file.read_text().splitlines() if s.strip()]
+        ids = read_id_list(list_file)
     else:
         ids = [p.stem for p in iter_sorted_files(ann_dir, (".xml",))]
     for image_id in ids:
@@ -87,21 +89,15 @@ def iter_dior_records(
         image = find_image(image_dirs, image_id, (".jpg", ".png")) or image_dirs[0] / (
             xml_text(node, "filename") or f"{image_id}.jpg"
         )
-        width, height = xml_text(node, "size/width"), xml_text(node, "size/height")
-        yield Record(
-            id=image_id,
+        yield detection_record(
+            root,
+            image_id,
+            image,
             source=source,
             split=split or "trainval",
-            task="detection",
-            images=[
-                {
-                    "path": rel(root, image),
-                    "width": int(width) if width.isdigit() else None,
-                    "height": int(height) if height.isdigit() else None,
-                }
-            ],
             objects=objects,
-            source_file=rel(root, xml_path),
+            size=xml_size(node),
+            source_file=xml_path,
             meta={"class_list": "dior", "box": box},
         )
 

@@ -28,7 +28,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rscovlm.data.record import BadEntry, Box, Instance, Record
-from rscovlm.data.sources._common import bad, find_image, iter_sorted_files, rel
+from rscovlm.data.sources._common import (
+    IMAGE_SUFFIXES,
+    bad,
+    detection_record,
+    find_image,
+    iter_sorted_files,
+)
 from rscovlm.errors import InputError
 
 __all__ = [
@@ -228,14 +234,14 @@ def iter_dota_records(
     images, labels = base / image_dir, base / label_dir
     meta_base = {"version": version, "class_list": DOTA_CLASS_LISTS[version]}
     if not labels.is_dir():
-        for img in iter_sorted_files(images, (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")):
-            yield Record(
-                id=img.stem,
+        for img in iter_sorted_files(images, IMAGE_SUFFIXES):
+            yield detection_record(
+                root,
+                img.stem,
+                img,
                 source=source,
                 split=split or "test",
-                task="detection",
-                images=[{"path": rel(root, img)}],
-                source_file=rel(root, img),
+                source_file=img,
                 meta=dict(meta_base),
             )
         return
@@ -261,16 +267,16 @@ def iter_dota_records(
             meta["imagesource"] = parsed.imagesource
         if parsed.gsd is not None:
             meta["gsd"] = parsed.gsd
-        yield Record(
-            id=stem,
+        yield detection_record(
+            root,
+            stem,
+            image,
             source=source,
             split=split or "train",
-            task="detection",
-            images=[{"path": rel(root, image)}],
             objects=[
                 Instance(class_name=o.class_name, box=Box.from_quad(o.quad), difficult=o.difficult)
                 for o in parsed.objects
             ],
-            source_file=rel(root, label_path),
+            source_file=label_path,
             meta=meta,
         )

@@ -20,15 +20,16 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
-from rscovlm.data.record import Box, Instance, Record
+from rscovlm.data.record import Box, Instance
 from rscovlm.data.sources._common import (
     Item,
     bad,
+    detection_record,
     find_image,
     finite_floats,
     iter_sorted_files,
     parse_xml,
-    rel,
+    xml_size,
     xml_text,
 )
 
@@ -69,21 +70,15 @@ def iter_fair1m_records(
         filename = xml_text(node, "source/filename")
         image = find_image([base / image_dir], image_id, (".tif", ".tiff", ".png", ".jpg"))
         image = image or base / image_dir / (filename or f"{image_id}.tif")
-        width, height = xml_text(node, "size/width"), xml_text(node, "size/height")
-        yield Record(
-            id=image_id,
+        yield detection_record(
+            root,
+            image_id,
+            image,
             source=source,
             split=split or "train",
-            task="detection",
-            images=[
-                {
-                    "path": rel(root, image),
-                    "width": int(width) if width.isdigit() else None,
-                    "height": int(height) if height.isdigit() else None,
-                }
-            ],
             objects=objects,
-            source_file=rel(root, xml_path),
+            size=xml_size(node),
+            source_file=xml_path,
             meta={"class_list": "fair1m1.0"},
         )
 

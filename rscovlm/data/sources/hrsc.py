@@ -25,15 +25,17 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-from rscovlm.data.record import Box, Instance, Record
+from rscovlm.data.record import Box, Instance
 from rscovlm.data.sources._common import (
     Item,
     bad,
+    detection_record,
     find_image,
     iter_sorted_files,
     parse_xml,
-    rel,
+    read_id_list,
     xml_float,
+    xml_size,
     xml_text,
 )
 from rscovlm.geometry import obb_to_quad
@@ -72,7 +74,7 @@ def iter_hrsc_records(
         None,
     )
     if list_file is not None:
-        ids = [s.strip() for s in list_file.read_text().splitlines() if s.strip()]
+        ids = read_id_list(list_file)
     else:
         ids = [p.stem for p in iter_sorted_files(ann_dir, (".xml",))]
     for image_id in ids:
@@ -102,20 +104,14 @@ def iter_hrsc_records(
         image = find_image([img_dir], image_id, (".bmp", ".jpg", ".png")) or img_dir / (
             f"{image_id}.{xml_text(node, 'Img_FileFmt') or 'bmp'}"
         )
-        width, height = xml_text(node, "Img_SizeWidth"), xml_text(node, "Img_SizeHeight")
-        yield Record(
-            id=image_id,
+        yield detection_record(
+            root,
+            image_id,
+            image,
             source=source,
             split=split or "trainval",
-            task="detection",
-            images=[
-                {
-                    "path": rel(root, image),
-                    "width": int(width) if width.isdigit() else None,
-                    "height": int(height) if height.isdigit() else None,
-                }
-            ],
             objects=objects,
-            source_file=rel(root, xml_path),
+            size=xml_size(node, "Img_SizeWidth", "Img_SizeHeight"),
+            source_file=xml_path,
             meta={"class_list": "hrsc", "class_ids": class_ids},
         )

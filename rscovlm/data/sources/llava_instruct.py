@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rscovlm.data.record import Box, ImageRef, Record, Turn
-from rscovlm.data.sources._common import Item, bad, iter_json_entries, rel
+from rscovlm.data.sources._common import Item, bad, iter_json_items, json_paths, rel
 from rscovlm.errors import InputError
 from rscovlm.geometry import obb_to_quad
 from rscovlm.imaging import image_size
@@ -71,33 +71,26 @@ def iter_llava_records(
         image_root: Folder of the image and frame paths under ``root`` (default: the file's).
         box_format: Which in-text box notation to lift into structured boxes (``None``: none).
     """
-    root = Path(root)
-    file = root / path
-    img_root = root / image_root if image_root is not None else file.parent
-    try:
-        for pos, entry, error in iter_json_entries(file):
-            entry_id = f"{file.stem}:{pos}"
-            if error is not None or not isinstance(entry, dict):
-                yield bad(source, root, file, entry_id, error or "entry is not a JSON object")
-                continue
-            rec_id = str(entry.get("id", entry_id))
-            rec = _record(entry, rec_id, root, img_root, box_format)
-            if isinstance(rec, str):
-                yield bad(source, root, file, rec_id, rec)
-                continue
-            images, turns = rec
-            yield Record(
-                id=rec_id if "id" in entry else entry_id,
-                source=source,
-                split=split or "train",
-                task="instruction",
-                images=images,
-                conversation=turns,
-                source_file=rel(root, file),
-                meta={"video": "video" in entry},
-            )
-    except (OSError, ValueError) as exc:
-        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
+    root, file, img_root = json_paths(root, path, image_root)
+
+    def item(entry_id: str, entry: dict[str, Any]) -> Item:
+        rec_id = str(entry.get("id", entry_id))
+        rec = _record(entry, rec_id, root, img_root, box_format)
+        if isinstance(rec, str):
+            return bad(source, root, file, rec_id, rec)
+        images, turns = rec
+        return Record(
+            id=rec_id if "id" in entry else entry_id,
+            source=source,
+            split=split or "train",
+            task="instruction",
+            images=images,
+            conversation=turns,
+            source_file=rel(root, file),
+            meta={"video": "video" in entry},
+        )
+
+    yield from iter_json_items(root, file, source, item)
 
 
 def _images(entry: dict[str, Any], root: Path, img_root: Path) -> list[ImageRef] | str:

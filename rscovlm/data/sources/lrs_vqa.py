@@ -24,7 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from rscovlm.data.record import QA, Box, Record
-from rscovlm.data.sources._common import Item, bad, finite_floats, iter_json_entries, rel
+from rscovlm.data.sources._common import (
+    Item,
+    bad,
+    finite_floats,
+    image_ref,
+    iter_json_items,
+    json_paths,
+    rel,
+)
 
 __all__ = ["LRS_VQA_CATEGORIES", "iter_lrs_vqa_records"]
 
@@ -58,34 +66,25 @@ def iter_lrs_vqa_records(
         image_root: Folder the ``image`` paths are relative to, under ``root`` (default: the
             file's folder).
     """
-    root = Path(root)
-    file = root / path
-    img_root = root / image_root if image_root is not None else file.parent
-    try:
-        entries = iter_json_entries(file)
-        for pos, entry, error in entries:
-            entry_id = f"{file.stem}:{pos}"
-            if error is not None:
-                yield bad(source, root, file, entry_id, error)
-                continue
-            item = _record(entry, root, img_root, source, split, rel(root, file))
-            if isinstance(item, str):
-                yield bad(source, root, file, str(_get(entry, "question_id", entry_id)), item)
-            else:
-                yield item
-    except (OSError, ValueError) as exc:
-        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
+    root, file, img_root = json_paths(root, path, image_root)
 
+    def item(entry_id: str, entry: dict[str, Any]) -> Item:
+        rec = _record(entry, root, img_root, source, split, rel(root, file))
+        if isinstance(rec, str):
+            return bad(source, root, file, str(entry.get("question_id", entry_id)), rec)
+        return rec
 
-def _get(entry: Any, key: str, default: Any = None) -> Any:
-    return entry.get(key, default) if isinstance(entry, dict) else default
+    yield from iter_json_items(root, file, source, item)
 
 
 def _record(
-    entry: Any, root: Path, img_root: Path, source: str, split: str | None, source_file: str
+    entry: dict[str, Any],
+    root: Path,
+    img_root: Path,
+    source: str,
+    split: str | None,
+    source_file: str,
 ) -> Record | str:
-    if not isinstance(entry, dict):
-        return "entry is not a JSON object"
     qid = entry.get("question_id", entry.get("id", entry.get("Question_id")))
     image = entry.get("image", entry.get("Image"))
     if qid is None or not isinstance(image, str) or not image:
@@ -124,7 +123,7 @@ def _record(
         source=source,
         split=split or default_split,
         task="vqa",
-        images=[{"path": rel(root, img_root / image), "width": size[0], "height": size[1]}],
+        images=[image_ref(root, img_root / image, *size)],
         qa=[
             QA(
                 question=question,

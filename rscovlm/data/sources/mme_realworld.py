@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from rscovlm.data.record import QA, Record
-from rscovlm.data.sources._common import Item, bad, iter_json_entries, rel
+from rscovlm.data.sources._common import Item, bad, image_ref, iter_json_items, json_paths, rel
 
 __all__ = ["iter_mme_realworld_records"]
 
@@ -36,41 +37,27 @@ def iter_mme_realworld_records(
         split: Split name (default ``test``).
         image_root: Folder of the ``Image`` paths under ``root`` (default: the file's folder).
     """
-    root = Path(root)
-    file = root / path
-    img_root = root / image_root if image_root is not None else file.parent
-    try:
-        for pos, entry, error in iter_json_entries(file):
-            entry_id = f"{file.stem}:{pos}"
-            if error is not None or not isinstance(entry, dict):
-                yield bad(source, root, file, entry_id, error or "entry is not a JSON object")
-                continue
-            qid = str(entry.get("Question_id", entry.get("question_id", entry_id)))
-            image, text = entry.get("Image"), entry.get("Text")
-            choices, truth = entry.get("Answer choices"), entry.get("Ground truth")
-            if not isinstance(image, str) or not image:
-                yield bad(source, root, file, qid, "entry without Image")
-            elif not isinstance(text, str) or not isinstance(truth, str):
-                yield bad(source, root, file, qid, "entry without Text or Ground truth")
-            elif not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
-                yield bad(source, root, file, qid, "Answer choices is not a list of strings")
-            else:
-                yield Record(
-                    id=qid,
-                    source=source,
-                    split=split or "test",
-                    task="vqa",
-                    images=[{"path": rel(root, img_root / image)}],
-                    qa=[
-                        QA(
-                            question=text,
-                            answer=truth,
-                            category=entry.get("Category"),
-                            choices=choices,
-                        )
-                    ],
-                    source_file=rel(root, file),
-                    meta={"question_id": qid},
-                )
-    except (OSError, ValueError) as exc:
-        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
+    root, file, img_root = json_paths(root, path, image_root)
+
+    def item(entry_id: str, entry: dict[str, Any]) -> Item:
+        qid = str(entry.get("Question_id", entry.get("question_id", entry_id)))
+        image, text = entry.get("Image"), entry.get("Text")
+        choices, truth = entry.get("Answer choices"), entry.get("Ground truth")
+        if not isinstance(image, str) or not image:
+            return bad(source, root, file, qid, "entry without Image")
+        if not isinstance(text, str) or not isinstance(truth, str):
+            return bad(source, root, file, qid, "entry without Text or Ground truth")
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            return bad(source, root, file, qid, "Answer choices is not a list of strings")
+        return Record(
+            id=qid,
+            source=source,
+            split=split or "test",
+            task="vqa",
+            images=[image_ref(root, img_root / image)],
+            qa=[QA(question=text, answer=truth, category=entry.get("Category"), choices=choices)],
+            source_file=rel(root, file),
+            meta={"question_id": qid},
+        )
+
+    yield from iter_json_items(root, file, source, item)

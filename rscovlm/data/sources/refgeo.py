@@ -18,7 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from rscovlm.data.record import Box, Record, Referring
-from rscovlm.data.sources._common import Item, bad, finite_floats, iter_json_entries, rel
+from rscovlm.data.sources._common import (
+    Item,
+    bad,
+    finite_floats,
+    image_ref,
+    iter_json_items,
+    json_paths,
+    rel,
+)
 
 __all__ = ["iter_refgeo_records"]
 
@@ -42,22 +50,13 @@ def iter_refgeo_records(
         split: Split name (default ``train``).
         image_root: Folder of the ``image`` paths under ``root`` (default: the file's folder).
     """
-    root = Path(root)
-    file = root / path
-    img_root = root / image_root if image_root is not None else file.parent
-    try:
-        for pos, entry, error in iter_json_entries(file):
-            entry_id = f"{file.stem}:{pos}"
-            if error is not None or not isinstance(entry, dict):
-                yield bad(source, root, file, entry_id, error or "entry is not a JSON object")
-                continue
-            rec = _record(entry, entry_id, root, img_root, source, split, rel(root, file))
-            if isinstance(rec, str):
-                yield bad(source, root, file, entry_id, rec)
-            else:
-                yield rec
-    except (OSError, ValueError) as exc:
-        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
+    root, file, img_root = json_paths(root, path, image_root)
+
+    def item(entry_id: str, entry: dict[str, Any]) -> Item:
+        rec = _record(entry, entry_id, root, img_root, source, split, rel(root, file))
+        return bad(source, root, file, entry_id, rec) if isinstance(rec, str) else rec
+
+    yield from iter_json_items(root, file, source, item)
 
 
 def _record(
@@ -102,11 +101,12 @@ def _record(
         split=split or "train",
         task="grounding",
         images=[
-            {
-                "path": rel(root, img_root / image),
-                "width": width if isinstance(width, int) else None,
-                "height": height if isinstance(height, int) else None,
-            }
+            image_ref(
+                root,
+                img_root / image,
+                width if isinstance(width, int) else None,
+                height if isinstance(height, int) else None,
+            )
         ],
         referring=[Referring(expression=text, box=box)],
         source_file=source_file,

@@ -29,10 +29,13 @@ from rscovlm.data.sources._common import (
     Item,
     bad,
     find_image,
+    image_ref,
     iter_sorted_files,
     parse_xml,
+    read_id_list,
     rel,
     xml_float,
+    xml_size,
     xml_text,
 )
 
@@ -66,7 +69,7 @@ def iter_rsvg_records(
         if not list_file.is_file():
             yield bad(source, root, list_file, split, "split file not found")
             return
-        wanted = {s.strip() for s in list_file.read_text().splitlines() if s.strip()}
+        wanted = set(read_id_list(list_file))
     count = -1
     for xml_path in iter_sorted_files(base / "Annotations", (".xml",)):
         image_id = xml_path.stem
@@ -77,7 +80,7 @@ def iter_rsvg_records(
         image = find_image([base / image_dir], image_id) or base / image_dir / (
             xml_text(node, "filename") or f"{image_id}.jpg"
         )
-        width, height = xml_text(node, "size/width"), xml_text(node, "size/height")
+        size = xml_size(node)
         for k, obj in enumerate(node.iter("object")):
             count += 1
             key = str(count) if split_index == "expression" else image_id
@@ -98,13 +101,7 @@ def iter_rsvg_records(
                 source=source,
                 split=split or "train",
                 task="grounding",
-                images=[
-                    {
-                        "path": rel(root, image),
-                        "width": int(width) if width.isdigit() else None,
-                        "height": int(height) if height.isdigit() else None,
-                    }
-                ],
+                images=[image_ref(root, image, *size)],
                 referring=[
                     Referring(expression=expression, box=box, class_name=xml_text(obj, "name"))
                 ],
