@@ -10,8 +10,12 @@ Three box kinds, spelled the same everywhere in rscovlm:
 
 Coordinates are pixels of whatever image the caller works in (x right, y down); nothing here
 rescales (that is ``resolution.CoordMap``'s job). Every function is vectorised over N and returns
-float64 (indices int64). Polygon work uses the shapely 2 array API, never a Python loop over
-boxes or pairs (only the greedy NMS walks, in score order, the boxes that suppress something).
+float64 (indices int64), never a Python loop over boxes or pairs (only the greedy NMS walks, in
+score order, the boxes that suppress something). Polygon IoU of two strictly convex quads (nearly
+all real ones: rectangles, DOTA annotations, predictions) is computed in numpy by clipping
+(``rscovlm._convex``); any pair with a concave or nearly flat-cornered quad goes to the shapely 2
+array API. Both give the same IoU to rounding (1e-9 is tested), and degenerate input follows the
+same rules on both paths.
 
 OBB angle rules (WIRE §2.5: OpenCV ``minAreaRect``, then "if w < h swap and add 90", then wrap):
 a vertical long side gives -90; an angle within 1e-9° of +90 is reported as -90 so it never
@@ -43,11 +47,13 @@ Degenerate input has defined behaviour and never raises from inside shapely:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
+
+from rscovlm import _convex
 
 BoxKind = Literal["hbb", "obb", "quad"]
 BOX_KINDS: tuple[BoxKind, ...] = ("hbb", "obb", "quad")
@@ -321,8 +327,25 @@ def _touch(p: FloatArray, q: FloatArray, r: FloatArray, s: FloatArray) -> BoolAr
     return (orient(p, q, r) * orient(p, q, s) <= 0) & (orient(r, s, p) * orient(r, s, q) <= 0)
 
 
-def _prepare(quads: ArrayLike) -> tuple[FloatArray, BoolArray, FloatArray, ObjArray]:
-    """Repair, validate and build polygons: ``(quads, valid, area, polygons or None)``."""
+class _Quads(NamedTuple):
+    """Quads ready for area and IoU work (see :func:`_repair`)."""
+
+    q: FloatArray  # repaired vertices (non-finite rows zeroed)
+    oriented: FloatArray  # the same, convex rows wound counter-clockwise (x right, y up)
+    valid: BoolArray
+    convex: BoolArray  # valid and strictly convex: the numpy path
+    area: FloatArray  # 0 when invalid
+
+    def hbb(self) -> FloatArray:
+        return quad_to_hbb(self.q)
+
+
+def _repair(quads: ArrayLike) -> _Quads:
+    """Repair bow-ties and validate; shapely only checks the quads that are not strictly convex.
+
+    A strictly convex quad (:func:`rscovlm._convex.orient_convex`) is simple, so shapely would
+    find it valid: only the area rule applies to it.
+    """
     q = as_quads(quads)
     finite = np.isfinite(q).all(axis=(1, 2))
     q = np.where(finite[:, None, None], q, 0.0)
@@ -332,17 +355,26 @@ def _prepare(quads: ArrayLike) -> tuple[FloatArray, BoolArray, FloatArray, ObjAr
     area = np.abs(_shoelace(q))
     span = (q.max(axis=1) - q.min(axis=1)).max(axis=1)
     valid = finite & (area > _AREA_RTOL * span**2)
-    polys = np.full(len(q), None, dtype=object)
-    if valid.any():
-        polys[valid] = shapely.polygons(q[valid])
-        valid[valid] = shapely.is_valid(polys[valid])
-        polys[~valid] = None
-    return q, valid, np.where(valid, area, 0.0), polys
+    oriented, convex = _convex.orient_convex(q)
+    convex &= valid
+    check = valid & ~convex
+    if check.any():
+        valid[check] = shapely.is_valid(shapely.polygons(q[check]))
+    return _Quads(q, oriented, valid, convex, np.where(valid, area, 0.0))
+
+
+def _prepare(quads: ArrayLike) -> tuple[FloatArray, BoolArray, FloatArray, ObjArray]:
+    """Repair, validate and build polygons: ``(quads, valid, area, polygons or None)``."""
+    r = _repair(quads)
+    polys = np.full(len(r.q), None, dtype=object)
+    if r.valid.any():
+        polys[r.valid] = shapely.polygons(r.q[r.valid])
+    return r.q, r.valid, r.area, polys
 
 
 def valid_quads(quads: ArrayLike) -> BoolArray:
     """Mask of quads usable as polygons (finite, non-zero area, simple after bow-tie repair)."""
-    return _prepare(quads)[1]
+    return _repair(quads).valid
 
 
 def quad_area(quads: ArrayLike) -> FloatArray:
@@ -352,7 +384,7 @@ def quad_area(quads: ArrayLike) -> FloatArray:
         >>> quad_area([[[0, 0], [4, 0], [4, 3], [0, 3]], [[0, 0], [4, 3], [4, 0], [0, 3]]])
         array([12., 12.])
     """
-    return _prepare(quads)[2]
+    return _repair(quads).area
 
 
 # ------------------------------------------------------------------------------- clipping
@@ -448,18 +480,65 @@ def _pair_iou(pa: ObjArray, pb: ObjArray, area_a: FloatArray, area_b: FloatArray
     return np.clip(inter / np.where(union > 0, union, 1.0), 0.0, 1.0)
 
 
+def _iou_at(qa: _Quads, qb: _Quads, i: IntArray, j: IntArray) -> FloatArray:
+    """IoU of ``qa[i[k]]`` with ``qb[j[k]]`` for index arrays of valid quads.
+
+    Pairs of strictly convex quads are clipped in numpy (:mod:`rscovlm._convex`), all others
+    intersected by shapely. Each pair's value depends only on the two quads, never on the rest
+    of the batch, so the matrix, the row-by-row and the NMS entry points agree bit for bit.
+    """
+    out = np.zeros(len(i))
+    fast = qa.convex[i] & qb.convex[j]
+    if fast.any():
+        fi, fj = i[fast], j[fast]
+        inter = _convex.intersection_area(qa.oriented[fi], qb.oriented[fj])
+        union = qa.area[fi] + qb.area[fj] - inter
+        out[fast] = np.clip(inter / np.where(union > 0, union, 1.0), 0.0, 1.0)
+    slow = np.flatnonzero(~fast)
+    if len(slow):
+        si, sj = i[slow], j[slow]
+        pa, pb = shapely.polygons(qa.q[si]), shapely.polygons(qb.q[sj])
+        out[slow] = _pair_iou(pa, pb, qa.area[si], qb.area[sj])
+    return out
+
+
 def quad_iou_matrix(a: ArrayLike, b: ArrayLike) -> FloatArray:
     """Polygon IoU ``(N, M)`` of quads (rotated IoU), as shapely computes it pair by pair.
 
-    An STRtree finds the pairs that actually intersect, so the cost grows with the number of
-    overlapping pairs, not N x M; shapely then intersects all of them in one vectorised call.
+    Only pairs of valid quads whose enclosing boxes meet are computed (a sorted sweep over the
+    boxes), so the cost grows with the number of overlapping pairs, not N x M; they are then
+    all done at once, convex pairs in numpy and the rest in one vectorised shapely call.
     """
-    _, _, area_a, pa = _prepare(a)
-    _, _, area_b, pb = _prepare(b)
-    out = np.zeros((len(pa), len(pb)))
-    if len(pa) and len(pb):
-        ia, ib = shapely.STRtree(pb).query(pa, predicate="intersects")
-        out[ia, ib] = _pair_iou(pa[ia], pb[ib], area_a[ia], area_b[ib])
+    qa, qb = _repair(a), _repair(b)
+    out = np.zeros((len(qa.q), len(qb.q)))
+    va, vb = np.flatnonzero(qa.valid), np.flatnonzero(qb.valid)
+    ia, ib = _convex.envelope_pairs(qa.hbb()[va], qb.hbb()[vb])
+    ia, ib = va[ia], vb[ib]
+    out[ia, ib] = _iou_at(qa, qb, ia, ib)
+    return out
+
+
+def quad_iou_pairs(a: ArrayLike, b: ArrayLike) -> FloatArray:
+    """Polygon IoU ``(K,)`` of ``a[k]`` with ``b[k]``, row by row (the diagonal of the matrix).
+
+    Examples:
+        >>> quad_iou_pairs(hbb_to_quad([[0, 0, 2, 2], [0, 0, 1, 1]]),
+        ...                hbb_to_quad([[1, 0, 3, 2], [5, 5, 6, 6]])).tolist()
+        [0.3333333333333333, 0.0]
+
+    Raises:
+        ValueError: if ``a`` and ``b`` hold different numbers of quads.
+    """
+    qa, qb = _repair(a), _repair(b)
+    if len(qa.q) != len(qb.q):
+        raise ValueError(
+            f"quad_iou_pairs needs as many quads on each side: {len(qa.q)} != {len(qb.q)}"
+        )
+    ha, hb = qa.hbb(), qb.hbb()
+    meet = (ha[:, :2] <= hb[:, 2:]).all(axis=1) & (hb[:, :2] <= ha[:, 2:]).all(axis=1)
+    k = np.flatnonzero(meet & qa.valid & qb.valid)
+    out = np.zeros(len(qa.q))
+    out[k] = _iou_at(qa, qb, k, k)
     return out
 
 
@@ -482,8 +561,8 @@ def rotated_nms(
     Boxes are visited by descending score (ties: lower index first; NaN scores last); a box is
     dropped when its IoU with an already kept box is ``> iou_threshold``. With ``labels``, only
     boxes of the same label suppress each other. Only pairs whose envelopes meet (an STRtree) and
-    whose IoU upper bound passes the threshold get a polygon IoU, so the cost follows the
-    overlaps rather than N².
+    whose IoU upper bound passes the threshold get a polygon IoU (the same values as
+    :func:`quad_iou_matrix`), so the cost follows the overlaps rather than N².
 
     Returns:
         Indices of the kept boxes, int64, in visiting order.
@@ -491,8 +570,8 @@ def rotated_nms(
     Raises:
         ValueError: if the lengths disagree or ``iou_threshold`` is not in ``[0, 1]``.
     """
-    q, _, area, polys = _prepare(quads)
-    n = len(polys)
+    prep = _repair(quads)
+    area, n = prep.area, len(prep.q)
     s = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(s) != n or (labels is not None and len(np.asarray(labels).reshape(-1)) != n):
         raise ValueError(f"{n} quads need {n} scores (and labels), got {len(s)}")
@@ -503,7 +582,10 @@ def rotated_nms(
         return order.astype(np.int64)
     rank = np.empty(n, dtype=np.int64)
     rank[order] = np.arange(n)
-    i, j = shapely.STRtree(polys).query(polys)  # pairs whose envelopes meet
+    hbb = prep.hbb()
+    valid = np.flatnonzero(prep.valid)
+    i, j = _convex.envelope_pairs(hbb[valid], hbb[valid])  # pairs whose envelopes meet
+    i, j = valid[i], valid[j]
     keep = rank[i] < rank[j]  # i is visited first; drops self pairs and duplicates
     if labels is not None:
         lab = np.asarray(labels).reshape(-1)
@@ -511,12 +593,11 @@ def rotated_nms(
     i, j = i[keep], j[keep]
     # Exact pruning before the costly polygon overlay: the intersection is at most the hbbs'
     # intersection and the smaller area, and IoU grows with the intersection (slack for rounding).
-    hbb = quad_to_hbb(q)
     wh = np.clip(np.minimum(hbb[i, 2:], hbb[j, 2:]) - np.maximum(hbb[i, :2], hbb[j, :2]), 0, None)
     bound = np.minimum(wh[:, 0] * wh[:, 1], np.minimum(area[i], area[j]))
     keep = bound / (area[i] + area[j] - bound) > iou_threshold - 1e-9
     i, j = i[keep], j[keep]
-    hit = _pair_iou(polys[i], polys[j], area[i], area[j]) > iou_threshold
+    hit = _iou_at(prep, prep, i, j) > iou_threshold
     i, j = i[hit], j[hit]
     by_rank = np.argsort(rank[i], kind="stable")
     i, j = i[by_rank], j[by_rank]
