@@ -81,7 +81,7 @@ def main() -> None:
     print(f"overlapping pairs: {overlapping} of {args.n * args.n} ({overlapping / args.n**2:.3%})")
     convex = int(_repair(a).convex.sum() + _repair(b).convex.sum())  # the rest go to shapely
     print(f"path: {convex} of {2 * args.n} quads strictly convex -> numpy clipping, rest shapely")
-    print(f"quad_iou_matrix (numpy convex clipping, shapely for the rest): {t_vec:.3f} s (best of {args.repeat})")
+    print(f"quad_iou_matrix (numpy convex, else shapely): {t_vec:.3f} s (best of {args.repeat})")
     if rows < args.n:
         print(
             f"per-pair shapely loop: {t_loop_measured:.2f} s measured on {rows} x {args.n} pairs, "
