@@ -271,6 +271,152 @@ def data_export(
     typer.echo(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
+@data_app.command("zoom-build")
+def data_zoom_build(
+    annotations: str = typer.Argument(..., help="LRS-VQA json / JSONL, relative to --root."),
+    out: str = typer.Option(..., "--out", help="Output JSONL of zoom records."),
+    root: str = typer.Option(".", "--root", help="Data root (image paths are relative to it)."),
+    image_root: str | None = typer.Option(None, "--image-root", help="Image folder under root."),
+    crops: str | None = typer.Option(None, "--crops", help="Also write crops (PNG) here."),
+    source: str = typer.Option("lrsvqa_zoom", "--source", help="Source name of the records."),
+    pad_ratio: float = typer.Option(0.5, "--pad-ratio", help="Context per side (x region)."),
+    min_size: int = typer.Option(448, "--min-size", help="Minimum crop side (pixels)."),
+    max_aspect: float = typer.Option(4.0, "--max-aspect", help="Largest crop side ratio."),
+    max_fraction: float = typer.Option(0.5, "--max-fraction", help="Larger crops: no zoom."),
+) -> None:
+    """Build LRS-VQA-Zoom: one evidence region -> Zoom-in Chain record, else single-turn QA.
+
+    Examples:
+      rscovlm data zoom-build LRS_VQA/train.jsonl --root data --out built/lrsvqa_zoom.jsonl
+      rscovlm data zoom-build zoom_vqa.jsonl --root demo --out zoom.jsonl --crops crops
+    """
+    from rscovlm.data.zoom_build import CropPolicy, build_zoom_dataset
+
+    policy = CropPolicy(pad_ratio, min_size, max_aspect, max_fraction)
+    result = build_zoom_dataset(
+        root, annotations, out, policy=policy, source=source, image_root=image_root, crops_dir=crops
+    )
+    decisions = ", ".join(f"{k} {v}" for k, v in sorted(result.decisions.items()))
+    typer.echo(
+        f"read {result.read} = zoom {result.zoom} + single-turn {result.single} + rejected "
+        f"{result.rejected} ({decisions}); wrote {out}"
+    )
+
+
+# --- model commands (rscovlm chat / zoom / serve) ---------------------------------------------
+
+
+def _hf_backend(model: str, device: str, dtype: str, adapter: str | None) -> object:
+    from rscovlm.model.backends.hf import HFBackend
+
+    return HFBackend(model, device=device, dtype=dtype, adapter=adapter)
+
+
+@app.command()
+def chat(
+    question: str = typer.Argument(..., help="The question."),
+    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
+    image: str | None = typer.Option(None, "--image", help="Image or raster (any size)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+) -> None:
+    """Ask one question about one image with the hf backend (greedy).
+
+    Examples:
+      rscovlm chat --model RSCoVLM-7B --image scene.png "What is in the image?"
+    """
+    from rscovlm.imaging import image_size
+    from rscovlm.model.backends import GenerationParams
+    from rscovlm.model.encoding import image_part, question_conversation
+
+    backend = _hf_backend(model, device, dtype, adapter)
+    part = None
+    if image is not None:
+        part = image_part(image, image_size(image), backend.band, backend.family)  # type: ignore[attr-defined]
+    conv = question_conversation(question, part, family=backend.family)  # type: ignore[attr-defined]
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    typer.echo(backend.generate([conv], params)[0])  # type: ignore[attr-defined]
+
+
+@app.command()
+def zoom(
+    question: str = typer.Argument(..., help="The question."),
+    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
+    image: str = typer.Option(..., "--image", help="Image or raster of any size (GeoTIFF ok)."),
+    trace: str | None = typer.Option(None, "--trace", help="Draw the hops over the overview."),
+    max_hops: int = typer.Option(1, "--max-hops", help="Zoom calls followed (trained: 1)."),
+    category: str | None = typer.Option(None, "--category", help="e.g. count (no zoom)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+) -> None:
+    """Answer with the Zoom-in Chain: overview, zoom call, full-resolution crop, answer.
+
+    Examples:
+      rscovlm zoom --model RSCoVLM-7B --image big.tif "What colour is the car?" --trace t.png
+    """
+    import json
+
+    from rscovlm.model.backends import GenerationParams
+    from rscovlm.model.zoom import ZoomAgent, draw_trace
+
+    backend = _hf_backend(model, device, dtype, adapter)
+    agent = ZoomAgent(
+        backend,  # type: ignore[arg-type]
+        max_hops=max_hops,
+        params=GenerationParams(max_new_tokens=max_new_tokens),
+    )
+    result = agent.ask(image, question, category)
+    for k, hop in enumerate(result.hops, 1):
+        info = {"window": hop.window, "fallback": hop.fallback, "image_tokens": hop.image_tokens}
+        typer.echo(f"hop {k}: " + json.dumps(info), err=True)
+    if trace:
+        draw_trace(result, trace)
+        typer.echo(f"trace drawn to {trace}", err=True)
+    typer.echo(result.answer)
+
+
+@app.command()
+def serve(
+    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    name: str | None = typer.Option(None, "--name", help="Served model id (dir name)."),
+    api_key_env: str | None = typer.Option(
+        None, "--api-key-env", help="Env variable holding the required API key."
+    ),
+    max_images: int = typer.Option(8, "--max-images", help="Images per request at most."),
+    max_body_mb: int = typer.Option(32, "--max-body-mb", help="Request body limit (MB)."),
+    device: str = typer.Option("cpu", "--device", help="Torch device."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
+) -> None:
+    """Serve the model as an OpenAI-compatible /v1/chat/completions and /v1/models.
+
+    Examples:
+      rscovlm serve --model RSCoVLM-7B --port 8000
+    """
+    from pathlib import Path
+
+    from rscovlm.model.serve import ServerConfig
+    from rscovlm.model.serve import serve as run_server
+
+    backend = _hf_backend(model, device, dtype, adapter)
+    config = ServerConfig(
+        name or Path(model).name,
+        host=host,
+        port=port,
+        api_key_env=api_key_env,
+        max_images=max_images,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+    )
+    typer.echo(f"serving {config.model_name} on http://{host}:{port}/v1", err=True)
+    run_server(backend, config)  # type: ignore[arg-type]
+
+
 # --- demo -------------------------------------------------------------------------------------
 
 

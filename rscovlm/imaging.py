@@ -16,18 +16,27 @@ numpy, Pillow and rasterio only; no torch.
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from PIL import Image
 
 from rscovlm.errors import InputError
+from rscovlm.resolution import PixelBand
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "NATIVE_READ_PIXELS",
+    "RasterInfo",
     "image_size",
+    "map_to_pixel",
     "open_image_checked",
+    "open_raster",
+    "pixel_to_map",
+    "read_overview",
+    "read_region",
     "read_window",
     "verify_image",
 ]
@@ -174,3 +183,166 @@ def read_window(
         top = float(info.max) if info is not None else max(float(arr.max()), 1.0)
         arr = np.clip(arr.astype(np.float64) / top * 255.0, 0, 255).astype(np.uint8)
     return arr
+
+
+#: Regions up to this many pixels are read at native resolution and resized with PIL bicubic
+#: (as training resized); larger ones are read decimated by rasterio first.
+NATIVE_READ_PIXELS = 4096 * 4096
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the header of an image or raster says, read lazily (no pixels decoded).
+
+    Attributes:
+        path: The file.
+        size: ``(width, height)`` in pixels.
+        crs: The coordinate reference system as a string (e.g. ``"EPSG:32650"``), or ``None``
+            when the file is not georeferenced.
+        transform: The affine pixel → map transform as its six GDAL-order coefficients
+            ``(a, b, c, d, e, f)`` (``x = a·col + b·row + c``, ``y = d·col + e·row + f``), or
+            ``None`` without georeferencing.
+    """
+
+    path: Path
+    size: tuple[int, int]
+    crs: str | None = None
+    transform: tuple[float, float, float, float, float, float] | None = None
+
+    @property
+    def georeferenced(self) -> bool:
+        """Whether pixels can be mapped to map coordinates."""
+        return self.crs is not None and self.transform is not None
+
+
+def open_raster(path: str | Path) -> RasterInfo:
+    """The header of ``path`` (PNG/JPEG/TIFF/GeoTIFF): size, and CRS + transform if any.
+
+    Raises:
+        InputError: The file is missing or unreadable.
+    """
+    path = Path(path)
+    size = image_size(path)
+    crs = transform = None
+    if path.suffix.lower() in _RASTER_SUFFIXES:
+        import rasterio
+        from rasterio.errors import RasterioIOError
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with rasterio.open(path) as src:
+                    if src.crs is not None:
+                        crs = src.crs.to_string()
+                        t = src.transform
+                        transform = (t.a, t.b, t.c, t.d, t.e, t.f)
+        except RasterioIOError as exc:
+            raise InputError(f"cannot read raster header of {path}: {exc}") from exc
+    return RasterInfo(path, size, crs, transform)
+
+
+def pixel_to_map(info: RasterInfo, xy: ArrayLike) -> NDArray[np.float64]:
+    """Pixel ``(x, y)`` points (``(N, 2)``, pixel corners at integers) to map coordinates.
+
+    Raises:
+        InputError: The raster is not georeferenced.
+    """
+    if info.transform is None:
+        raise InputError(f"{info.path} is not georeferenced")
+    a, b, c, d, e, f = info.transform
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    return np.stack([a * pts[:, 0] + b * pts[:, 1] + c, d * pts[:, 0] + e * pts[:, 1] + f], 1)
+
+
+def map_to_pixel(info: RasterInfo, xy: ArrayLike) -> NDArray[np.float64]:
+    """Map coordinates (``(N, 2)``) to pixel ``(x, y)``; the inverse of :func:`pixel_to_map`.
+
+    Raises:
+        InputError: The raster is not georeferenced or its transform is singular.
+    """
+    if info.transform is None:
+        raise InputError(f"{info.path} is not georeferenced")
+    a, b, c, d, e, f = info.transform
+    det = a * e - b * d
+    if det == 0:
+        raise InputError(f"{info.path} has a singular geotransform")
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2) - np.array([c, f])
+    col = (e * pts[:, 0] - b * pts[:, 1]) / det
+    row = (-d * pts[:, 0] + a * pts[:, 1]) / det
+    return np.stack([col, row], 1)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _array_to_rgb(arr: NDArray[np.uint8]) -> Image.Image:
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    elif arr.shape[-1] == 2:  # grey + alpha: composite on white
+        alpha = arr[..., 1:2].astype(np.float64) / 255.0
+        grey = arr[..., :1] * alpha + 255.0 * (1 - alpha)
+        arr = np.repeat(grey.astype(np.uint8), 3, axis=-1)
+    elif arr.shape[-1] >= 4:
+        alpha = arr[..., 3:4].astype(np.float64) / 255.0
+        arr = (arr[..., :3] * alpha + 255.0 * (1 - alpha)).astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(arr[..., :3]), "RGB")
+
+
+def read_region(
+    path: str | Path,
+    window: tuple[int, int, int, int] | None = None,
+    out_size: tuple[int, int] | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """The region ``window = (x1, y1, x2, y2)`` of ``path`` (whole image if ``None``), RGB.
+
+    Small files (within ``max_pixels``, not TIFF-like) are decoded by PIL after its size check.
+    Rasters are read window by window: a region up to :data:`NATIVE_READ_PIXELS` at native
+    resolution, a larger one decimated by rasterio to at most twice ``out_size`` — never a full
+    decode. With ``out_size = (w, h)`` the result is then resized with PIL bicubic (the
+    resampling training used). Parts of the window outside the image read as black.
+
+    Raises:
+        InputError: Unreadable file, or an empty window.
+    """
+    path = Path(path)
+    width, height = image_size(path)
+    x1, y1, x2, y2 = (0, 0, width, height) if window is None else (int(v) for v in window)
+    if x2 <= x1 or y2 <= y1:
+        raise InputError(f"empty window {(x1, y1, x2, y2)} of {path}")
+    rw, rh = x2 - x1, y2 - y1
+    small_file = width * height <= max_pixels and path.suffix.lower() not in _RASTER_SUFFIXES
+    if small_file:
+        img = _to_rgb(open_image_checked(path, max_pixels))
+        if (x1, y1, x2, y2) != (0, 0, width, height):
+            img = img.crop((x1, y1, x2, y2))
+    elif rw * rh <= NATIVE_READ_PIXELS or out_size is None:
+        if rw * rh > max_pixels:
+            raise InputError(f"window {rw}×{rh} of {path} exceeds {max_pixels} pixels")
+        img = _array_to_rgb(read_window(path, x1, y1, rw, rh))
+    else:
+        ow, oh = (min(rw, 2 * int(out_size[0])), min(rh, 2 * int(out_size[1])))
+        img = _array_to_rgb(read_window(path, x1, y1, rw, rh, out_size=(ow, oh)))
+    if out_size is not None and img.size != tuple(out_size):
+        img = img.resize((int(out_size[0]), int(out_size[1])), Image.Resampling.BICUBIC)
+    return img
+
+
+def read_overview(
+    path: str | Path, band: PixelBand, factor: int = 28
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The whole image resized into ``band`` (``smart_resize``), by decimated reads.
+
+    Returns:
+        ``(overview, original (w, h))``.
+    """
+    width, height = image_size(path)
+    h, w = band.resize(height, width, factor)
+    return read_region(path, None, (w, h)), (width, height)

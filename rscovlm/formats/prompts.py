@@ -42,6 +42,12 @@ from rscovlm.geometry import BoxKind
 
 __all__ = [
     "CAPTION_PROMPT",
+    "CHAT_IMAGE_PAD",
+    "CHAT_IM_END",
+    "CHAT_IM_START",
+    "CHAT_VIDEO_PAD",
+    "CHAT_VISION_END",
+    "CHAT_VISION_START",
     "DEFAULT_SYSTEM_PROMPT",
     "DET_JSON_PROXY_TEMPLATES_HBB",
     "DET_JSON_PROXY_TEMPLATES_ORIENTED",
@@ -71,12 +77,15 @@ __all__ = [
     "SEG_PROXY_TEMPLATES",
     "SEG_SYSTEM_PROMPT",
     "SEG_TEMPLATE",
+    "TEOCHAT_CATEGORY_REMOVALS",
+    "TEOCHAT_USER_REPLACEMENTS",
     "VHM_CLS_SUFFIX",
     "VQA_SHORT_ANSWER_SUFFIX",
     "ZOOM_FOLLOW_UP",
     "ZOOM_SYSTEM_PROMPT",
     "ZOOM_USER_SUFFIX",
     "bbox_to_bounding_box",
+    "bracket_box",
     "detection_json_prompt",
     "detection_system_prompt",
     "detection_user_prompt",
@@ -206,6 +215,47 @@ SEG_PROXY_TEMPLATES: tuple[str, ...] = (
     "Locate {prompt} in the given image and provide the segmentation mask",
     "Segment the {prompt} in the given image",
 )
+
+
+# --- chat layout of Qwen2/2.5-VL (WIRE §1.1) ----------------------------------------------------
+CHAT_IM_START = "<|im_start|>"
+CHAT_IM_END = "<|im_end|>"
+CHAT_VISION_START = "<|vision_start|>"
+CHAT_VISION_END = "<|vision_end|>"
+CHAT_IMAGE_PAD = "<|image_pad|>"
+CHAT_VIDEO_PAD = "<|video_pad|>"
+
+# --- TEOChatlas / GeoChat-from-TEOChatlas instruction cleanup (WIRE §3.4) -----------------------
+#: Applied in order to every user text item of a TEOChatlas-style sample, then ``.strip()``.
+TEOCHAT_USER_REPLACEMENTS: tuple[tuple[str, str], ...] = ((". ?", "."), (".. ", "."))
+#: Removed (as literal strings, in order) from the last user text to derive the label of a
+#: box-only grounding answer; then digits, ``"all "``, ``"?"`` go and ``"  "`` becomes ``" "``.
+TEOCHAT_CATEGORY_REMOVALS: tuple[str, ...] = (
+    "This is a satellite image:",
+    "<video>",
+    "<image>",
+    "Identify",
+    "the location of",
+    "Include bounding boxes of the form [x_min, y_min, x_max, y_max] for each identified object "
+    "in your response",
+    "Include a bounding box of the form [x_min, y_min, x_max, y_max] for each identified "
+    "building in your response.",
+    "If there are no such buildings, do not output a bounding box",
+    "What is ",
+)
+
+
+def bracket_box(coords: Iterable[int]) -> str:
+    """An in-text box as TEOChatlas / GeoChat training text writes it: ``[x1, y1, x2, y2]``.
+
+    The values are model-space ints (WIRE §3.4: re-emitted as ``[`` + values joined by ``, ``
+    + ``]``).
+
+    Examples:
+        >>> bracket_box([12, 3, 40, 56])
+        '[12, 3, 40, 56]'
+    """
+    return "[" + ", ".join(str(int(v)) for v in coords) + "]"
 
 
 def bbox_to_bounding_box(template: str) -> str:

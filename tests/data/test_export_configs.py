@@ -19,7 +19,12 @@ from rscovlm.data.shards import iter_records
 from rscovlm.formats.boxes import parse_detections
 from rscovlm.resolution import PixelBand
 
-CONFIGS = sorted((Path(rscovlm.__file__).parent / "configs" / "data").glob("*.yaml"))
+# configs/data holds build recipes (a `sources:` list) beside mixture configs (`datasets:`).
+CONFIGS = sorted(
+    p
+    for p in (Path(rscovlm.__file__).parent / "configs" / "data").glob("*.yaml")
+    if "\nsources:" in p.read_text()
+)
 
 
 @pytest.fixture(scope="module")

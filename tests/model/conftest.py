@@ -61,3 +61,21 @@ def demo_image(real_data: Path) -> Any:
         image = image.convert("RGB")
     image.thumbnail((224, 224))
     return image
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_checkpoint: Callable[[str], Path]) -> Any:
+    """The tiny Qwen2.5-VL loaded once per session (float32, CPU)."""
+    from rscovlm.model.loading import load_checkpoint
+
+    return load_checkpoint(tiny_checkpoint("qwen2_5_vl"), dtype="float32")
+
+
+@pytest.fixture(scope="session")
+def big_geotiff(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]]:
+    """One 20480² synthetic GeoTIFF (CRS, small coloured vehicles) per session, and its targets."""
+    from rscovlm.data.sources.synthetic_raster import write_large_geotiff
+
+    path = tmp_path_factory.mktemp("uhr") / "big.tif"
+    targets = write_large_geotiff(path, size=20480, n_targets=3, seed=0)
+    return path, targets

@@ -1,0 +1,47 @@
+"""Inference backends behind one :class:`Backend` protocol: ``hf``, ``vllm``, ``openai``, and
+``replay`` (scripted, for tests). :func:`make_backend` builds one by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rscovlm.errors import InputError
+from rscovlm.model.backends.base import Backend, GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.replay import ReplayBackend
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "GenerationParams",
+    "ImageLists",
+    "ReplayBackend",
+    "Usage",
+    "make_backend",
+]
+
+BACKENDS = ("hf", "vllm", "openai")
+
+
+def make_backend(name: str, model: str, **options: Any) -> Backend:
+    """Backend ``name`` over ``model`` (a checkpoint directory; for ``openai`` the served model
+    name, with ``base_url=`` among the options).
+
+    Raises:
+        InputError: Unknown backend name.
+    """
+    if name == "hf":
+        from rscovlm.model.backends.hf import HFBackend
+
+        return HFBackend(model, **options)
+    if name == "vllm":
+        from rscovlm.model.backends.vllm import VLLMBackend
+
+        return VLLMBackend(model, **options)
+    if name == "openai":
+        from rscovlm.model.backends.openai import OpenAIBackend
+
+        base_url = options.pop("base_url", None)
+        if not base_url:
+            raise InputError("the openai backend needs base_url")
+        return OpenAIBackend(base_url, model, **options)
+    raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -1,0 +1,78 @@
+"""A deterministic scripted backend: tests drive the Zoom-in Chain with exact model outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from rscovlm.data.conversation import Conversation
+from rscovlm.errors import InputError
+from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage
+from rscovlm.resolution import RSCOVLM_BAND, PixelBand
+
+__all__ = ["ReplayBackend"]
+
+Script = Sequence[str] | Mapping[str, Sequence[str]] | Callable[[Conversation], str]
+
+
+class ReplayBackend:
+    """Replies from a script instead of a model.
+
+    ``script`` is one of: a list of outputs served in order to whatever asks; a mapping from a
+    conversation's ``meta[key]`` (default ``"id"``) to that sample's outputs in order (per-sample
+    scripts make batched runs order-independent); or a function of the conversation. Every call
+    is recorded in :attr:`calls` as ``(conversations, images)``.
+
+    Raises:
+        InputError: A script runs out.
+    """
+
+    def __init__(
+        self,
+        script: Script,
+        *,
+        family: str = "qwen2_5_vl",
+        band: PixelBand = RSCOVLM_BAND,
+        key: str = "id",
+    ) -> None:
+        self.family = family
+        self.band = band
+        self.key = key
+        self.last_usage: list[Usage] = []
+        self.calls: list[tuple[list[Conversation], list[Any]]] = []
+        self._fn: Callable[[Conversation], str] | None = None
+        self._queue: list[str] = []
+        self._per_key: dict[str, list[str]] = {}
+        if callable(script):
+            self._fn = script
+        elif isinstance(script, Mapping):
+            self._per_key = {str(k): list(v) for k, v in script.items()}
+        else:
+            self._queue = list(script)
+
+    def _next(self, conv: Conversation) -> str:
+        if self._fn is not None:
+            return self._fn(conv)
+        if self._per_key:
+            name = str(conv.meta.get(self.key))
+            outputs = self._per_key.get(name)
+            if not outputs:
+                raise InputError(f"replay script for {name!r} is exhausted")
+            return outputs.pop(0)
+        if not self._queue:
+            raise InputError("replay script is exhausted")
+        return self._queue.pop(0)
+
+    def generate(
+        self,
+        conversations: Sequence[Conversation],
+        params: GenerationParams | None = None,
+        images: ImageLists | None = None,
+    ) -> list[str]:
+        """The next scripted output of each conversation."""
+        self.calls.append((list(conversations), list(images) if images is not None else []))
+        out = [self._next(c) for c in conversations]
+        self.last_usage = [
+            Usage(image_tokens=sum(p.pad_tokens() for p in c.image_parts())) for c in conversations
+        ]
+        return out

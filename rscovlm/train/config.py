@@ -1,0 +1,416 @@
+"""The typed training config: one YAML file builds one :class:`TrainConfig`.
+
+A config has six sections (every key has a default except where noted)::
+
+    model:    path (a checkpoint directory or ``tiny:<family>``), dtype, attn, freezing, LoRA
+    data:     built shards and the mixture (a mixture config by name/path, or inline)
+    optim:    lr (and per-module lrs), schedule, warmup, weight decay, clipping
+    train:    epochs / max steps, batch sizes, max length, packing, precision, checkpointing
+    dist:     none | ddp | deepspeed (zero1|zero2|zero3 by name) | fsdp
+    log:      output dir, jsonl / tensorboard, intervals
+
+Loading validates everything at once: an unknown key, a wrong type or a bad value raises
+:class:`rscovlm.errors.InputError` with one line naming the key and the file. Dotted overrides
+(``optim.lr=1e-5``, ``train.max_steps=10``) are applied before validation, so they are checked
+the same way. Values of overrides are parsed as YAML scalars/lists (``true``, ``2e-6``,
+``[q_proj, v_proj]``).
+
+The global batch is ``per_device_batch_size × gradient_accumulation_steps × world_size``; give
+``global_batch_size`` and the accumulation is derived from the world size at launch
+(:meth:`TrainSection.accumulation_steps`), so one file serves 1, 8 or 64 GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rscovlm.data.mixture_config import MixtureConfig, load_mixture_config
+from rscovlm.errors import InputError
+
+__all__ = [
+    "DEEPSPEED_CONFIGS",
+    "DataSection",
+    "DistSection",
+    "FreezeSection",
+    "LogSection",
+    "LoraSection",
+    "ModelSection",
+    "OptimSection",
+    "TrainConfig",
+    "TrainSection",
+    "apply_overrides",
+    "deepspeed_config",
+    "deepspeed_config_path",
+    "load_train_config",
+    "shipped_train_configs",
+]
+
+DEEPSPEED_CONFIGS = ("zero1", "zero2", "zero3")
+"""Names of the shipped DeepSpeed configs (``rscovlm/configs/deepspeed/<name>.json``)."""
+
+_FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class FreezeSection(_Section):
+    """Which parts of the model get no gradient (the paper trains all three)."""
+
+    vision_tower: bool = False
+    merger: bool = False
+    llm: bool = False
+
+
+class LoraSection(_Section):
+    """LoRA adapters via peft on the LLM (off by default: the paper is a full fine-tune)."""
+
+    enabled: bool = False
+    r: int = Field(default=16, gt=0)
+    alpha: int = Field(default=32, gt=0)
+    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"], min_length=1
+    )
+    modules_to_save: list[str] = Field(default_factory=list)
+
+
+class ModelSection(_Section):
+    """The model to train."""
+
+    path: str = Field(min_length=1)
+    """A checkpoint directory, or ``tiny:<family>`` for a tiny random model built offline."""
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    attn: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
+    freeze: FreezeSection = Field(default_factory=FreezeSection)
+    lora: LoraSection = Field(default_factory=LoraSection)
+
+    @field_validator("path")
+    @classmethod
+    def _known_tiny(cls, value: str) -> str:
+        if value.startswith("tiny:") and value[5:] not in _FAMILIES:
+            raise ValueError(f"unknown tiny family {value[5:]!r}; known: {', '.join(_FAMILIES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelSection:
+        freeze = self.freeze
+        if freeze.vision_tower and freeze.merger and freeze.llm and not self.lora.enabled:
+            raise ValueError(
+                "freeze: vision_tower, merger and llm all frozen leaves nothing to train"
+            )
+        return self
+
+    @property
+    def tiny_family(self) -> str | None:
+        """The family of a ``tiny:<family>`` path, else ``None``."""
+        return self.path[5:] if self.path.startswith("tiny:") else None
+
+
+class DataSection(_Section):
+    """The online data: built shards and the mixture over them (with its render policy)."""
+
+    built: str | None = None
+    """Directory of shards written by ``rscovlm data build``. Paths in a config are relative to
+    the current directory."""
+    build_recipe: str | None = None
+    """A data build recipe (shipped name under ``configs/data`` or a path), built into
+    ``built`` on first use when ``built`` holds no manifest (procedural data)."""
+    mixture: str | MixtureConfig
+    """A mixture config — a shipped name (``rscovlm_official``) or a path — or one written
+    inline with the same keys (``datasets`` of ``name*K`` / ``name%P`` entries, ``render``
+    policy with the pixel band and random resize). Validated by
+    :mod:`rscovlm.data.mixture_config`, the one parser of mixture strings."""
+
+    @field_validator("mixture", mode="before")
+    @classmethod
+    def _loadable(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            load_mixture_config(value)  # InputError (a ValueError) names the problem
+        elif isinstance(value, dict):
+            try:
+                return MixtureConfig.model_validate(value)
+            except ValidationError as exc:  # one line naming the inner key
+                raise ValueError(_error_line(exc, "").removeprefix(": ")) from None
+        return value
+
+    def mixture_config(self) -> MixtureConfig:
+        """The mixture config (loaded when given by name or path)."""
+        if isinstance(self.mixture, MixtureConfig):
+            return self.mixture
+        return load_mixture_config(self.mixture)
+
+
+class OptimSection(_Section):
+    """AdamW with a warmup then cosine (or linear / constant) schedule."""
+
+    lr: float = Field(default=2e-6, gt=0)
+    lr_vision: float | None = Field(default=None, gt=0)
+    """Learning rate of the vision tower (``None``: ``lr``)."""
+    lr_merger: float | None = Field(default=None, gt=0)
+    """Learning rate of the vision-language merger (``None``: ``lr``)."""
+    lr_llm: float | None = Field(default=None, gt=0)
+    """Learning rate of the language model (``None``: ``lr``)."""
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_ratio: float = Field(default=0.05, ge=0.0, lt=1.0)
+    min_lr_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    weight_decay: float = Field(default=0.1, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(default=1e-8, gt=0)
+    max_grad_norm: float | None = Field(default=1.0, gt=0)
+
+    def module_lrs(self) -> dict[str, float]:
+        """``{"vision": lr, "merger": lr, "llm": lr}`` with the per-module overrides applied."""
+        return {
+            "vision": self.lr_vision or self.lr,
+            "merger": self.lr_merger or self.lr,
+            "llm": self.lr_llm or self.lr,
+        }
+
+
+class TrainSection(_Section):
+    """Length of the run, batch geometry and numerics."""
+
+    epochs: float = Field(default=1.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0)
+    """Optimizer steps; when set it wins over ``epochs``."""
+    per_device_batch_size: int = Field(default=1, gt=0)
+    gradient_accumulation_steps: int | None = Field(default=None, gt=0)
+    global_batch_size: int | None = Field(default=None, gt=0)
+    """Samples per optimizer step over all ranks; the accumulation is derived from it."""
+    max_length: int = Field(default=6144, gt=0)
+    packing: bool = False
+    pack_budget: int | None = Field(default=None, gt=0)
+    """Tokens per packed row (``None``: ``max_length``)."""
+    precision: Literal["bf16", "fp16", "fp32"] = "bf16"
+    gradient_checkpointing: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    num_workers: int = Field(default=0, ge=0)
+    seed: int = 0
+    save_every: int | None = Field(default=None, gt=0)
+    """Save a resumable checkpoint every N optimizer steps (``None``: only at the end)."""
+    keep_last: int = Field(default=2, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSection:
+        if self.gradient_accumulation_steps is not None and self.global_batch_size is not None:
+            raise ValueError("give gradient_accumulation_steps or global_batch_size, not both")
+        if (
+            self.global_batch_size is not None
+            and self.global_batch_size % self.per_device_batch_size
+        ):
+            raise ValueError(
+                f"global_batch_size {self.global_batch_size} is not a multiple of "
+                f"per_device_batch_size {self.per_device_batch_size}"
+            )
+        return self
+
+    def accumulation_steps(self, world_size: int) -> int:
+        """Micro-batches per optimizer step on each rank for ``world_size`` ranks.
+
+        Raises:
+            InputError: ``global_batch_size`` does not split evenly over the ranks.
+        """
+        if self.global_batch_size is None:
+            return self.gradient_accumulation_steps or 1
+        per_step = self.per_device_batch_size * world_size
+        if self.global_batch_size % per_step:
+            raise InputError(
+                f"train.global_batch_size {self.global_batch_size} does not split into "
+                f"per_device_batch_size {self.per_device_batch_size} × {world_size} ranks"
+            )
+        return self.global_batch_size // per_step
+
+
+class DistSection(_Section):
+    """Distributed strategy; DeepSpeed and FSDP configs are chosen by name."""
+
+    strategy: Literal["none", "ddp", "deepspeed", "fsdp"] = "ddp"
+    """``ddp`` also covers a single process (it is only wrapped when world_size > 1)."""
+    deepspeed: str = "zero1"
+    """``zero1`` | ``zero2`` | ``zero3`` (shipped) or a path to a DeepSpeed JSON file."""
+    fsdp: Literal["full_shard", "shard_grad_op", "hybrid_shard"] = "full_shard"
+    backend: Literal["auto", "nccl", "gloo"] = "auto"
+    """``auto``: nccl on CUDA, gloo on CPU."""
+
+    @field_validator("deepspeed")
+    @classmethod
+    def _known_deepspeed(cls, value: str) -> str:
+        if value not in DEEPSPEED_CONFIGS and not value.endswith(".json"):
+            raise ValueError(
+                f"{value!r}: expected one of {', '.join(DEEPSPEED_CONFIGS)} or a .json path"
+            )
+        return value
+
+
+class LogSection(_Section):
+    """Where outputs go and what is logged."""
+
+    output_dir: str = Field(min_length=1)
+    loggers: list[Literal["jsonl", "tensorboard"]] = Field(default_factory=lambda: ["jsonl"])
+    log_every: int = Field(default=1, gt=0)
+    progress: bool = True
+
+
+class TrainConfig(_Section):
+    """A complete training run (see the module docstring)."""
+
+    model: ModelSection
+    data: DataSection
+    optim: OptimSection = Field(default_factory=OptimSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    dist: DistSection = Field(default_factory=DistSection)
+    log: LogSection
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.train.precision == "fp32" and self.model.dtype != "float32":
+            raise ValueError("train.precision fp32 needs model.dtype float32")
+        if self.train.pack_budget is not None and self.train.pack_budget < self.train.max_length:
+            raise ValueError(
+                f"train.pack_budget {self.train.pack_budget} is below train.max_length "
+                f"{self.train.max_length}: a full-length sample would not fit a row"
+            )
+        return self
+
+
+def _error_line(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    return f"{source}: {where}: {msg}"
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "override") -> None:
+    """Apply dotted ``key=value`` overrides to the raw mapping ``data`` in place.
+
+    A missing intermediate section is created; whether the final key exists is left to the
+    validation (so a misspelt key fails with the same one-line error as in a file).
+
+    Raises:
+        InputError: An override is not ``key=value`` or walks into a non-mapping value.
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise InputError(f"{source}: bad override {item!r}; expected dotted.key=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise InputError(f"{source}: override {key}: value is not YAML: {exc}") from exc
+        node = data
+        *parents, last = key.split(".")
+        for i, part in enumerate(parents):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InputError(
+                    f"{source}: override {key}: {'.'.join(parents[: i + 1])} is not a section"
+                )
+            node = child
+        node[last] = value
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Load, override and validate a training config YAML.
+
+    Args:
+        path: The YAML file.
+        overrides: Dotted ``key=value`` strings applied before validation.
+
+    Raises:
+        InputError: Unreadable file, not YAML, a bad override, or a key that fails validation
+            (one line naming the key and the file).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"config {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: (top level): expected a mapping of sections")
+    apply_overrides(data, list(overrides or []), source=str(path))
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(_error_line(exc, str(path))) from exc
+    return config
+
+
+def shipped_train_configs() -> dict[str, Path]:
+    """``{name: path}`` of the training configs shipped in ``rscovlm/configs/train``."""
+    root = resources.files("rscovlm") / "configs" / "train"
+    return {
+        Path(str(item)).stem: Path(str(item))
+        for item in sorted(root.iterdir(), key=lambda p: p.name)
+        if item.name.endswith(".yaml")
+    }
+
+
+def deepspeed_config_path(name: str) -> Path:
+    """The DeepSpeed JSON of a shipped name (``zero1`` | ``zero2`` | ``zero3``) or a path.
+
+    Raises:
+        InputError: Neither a shipped name nor an existing file.
+    """
+    if name in DEEPSPEED_CONFIGS:
+        return Path(str(resources.files("rscovlm") / "configs" / "deepspeed" / f"{name}.json"))
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise InputError(f"deepspeed config {name!r} is neither {DEEPSPEED_CONFIGS} nor a file")
+    return path
+
+
+def deepspeed_config(config: TrainConfig, world_size: int) -> dict[str, Any]:
+    """The run's DeepSpeed config: the named JSON with every ``"auto"`` filled from ``config``.
+
+    Raises:
+        InputError: Unknown name, unreadable file, or a batch that does not split over ranks.
+    """
+    path = deepspeed_config_path(config.dist.deepspeed)
+    try:
+        ds = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(f"deepspeed config {path}: {exc}") from exc
+    accumulation = config.train.accumulation_steps(world_size)
+    micro = config.train.per_device_batch_size
+    fills = {
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": micro * accumulation * world_size,
+        "gradient_clipping": config.optim.max_grad_norm or 0.0,
+    }
+    for key, value in fills.items():
+        if ds.get(key) == "auto":
+            ds[key] = value
+    for key, on in (
+        ("bf16", config.train.precision == "bf16"),
+        ("fp16", config.train.precision == "fp16"),
+    ):
+        if isinstance(ds.get(key), dict) and ds[key].get("enabled") == "auto":
+            ds[key]["enabled"] = on
+    zero = ds.get("zero_optimization", {})
+    for key in (
+        "reduce_bucket_size",
+        "stage3_prefetch_bucket_size",
+        "stage3_param_persistence_threshold",
+    ):
+        if zero.get(key) == "auto":
+            zero.pop(key)  # DeepSpeed's own default; the HF integration sizes it from hidden_size
+    return ds

@@ -1,0 +1,135 @@
+"""The training data stream: built shards → mixture → rendered conversations → model tensors.
+
+:func:`build_data_stream` wires the online data engine to the trainer: a
+:class:`~rscovlm.data.mixture.Mixture` over the built shards (sharded by rank, endless — the
+trainer counts steps), a :class:`~rscovlm.data.loader.ConversationLoader` rendering each record
+at fetch time with the mixture's policy, and :func:`rscovlm.model.encoding.encode` turning each
+conversation into ``input_ids`` / assistant-only ``labels`` / vision tensors. Nothing here
+tokenises or renders by itself.
+
+A procedural dataset (``data.build_recipe``) is built into ``data.built`` on first use by rank
+0 while the other ranks wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rscovlm.errors import InputError
+from rscovlm.train.config import TrainConfig
+
+__all__ = ["EncodedStream", "build_data_stream", "ensure_built"]
+
+
+class EncodedStream:
+    """Samples of a :class:`~rscovlm.data.loader.ConversationLoader`, encoded for the model.
+
+    A conversation the encoder cannot take (e.g. a video part) is skipped and counted in
+    :attr:`skipped`, never silently dropped.
+    """
+
+    def __init__(self, loader: Any, tokenizer: Any, image_processor: Any, family: str) -> None:
+        self.loader = loader
+        self.tokenizer, self.image_processor, self.family = tokenizer, image_processor, family
+        self.skipped: list[tuple[str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.loader.mixture)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        from rscovlm.model.encoding import encode
+
+        for sample in self.loader:
+            try:
+                encoded = encode(
+                    [sample.conversation],
+                    self.tokenizer,
+                    self.image_processor,
+                    family=self.family,
+                    images=[sample.images],
+                    add_generation_prompt=False,
+                    labels=True,
+                    padding_side="right",
+                )
+            except InputError as exc:
+                self.skipped.append((str(sample.conversation.meta.get("uid", "?")), str(exc)))
+                continue
+            yield {k: v for k, v in encoded.inputs.items() if k != "attention_mask"}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loader.load_state_dict(state)
+
+
+def _recipe_path(name_or_path: str) -> Path:
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    shipped = Path(str(resources.files("rscovlm") / "configs" / "data" / f"{name_or_path}.yaml"))
+    if not shipped.is_file():
+        raise InputError(f"data.build_recipe: no recipe {name_or_path!r} (file or shipped name)")
+    return shipped
+
+
+def ensure_built(cfg: TrainConfig) -> Path:
+    """The built dataset directory, building ``data.build_recipe`` into it when it has none.
+
+    Procedural sources write their images under ``<built>_src``.
+
+    Raises:
+        InputError: No ``data.built``, or nothing built there and no recipe to build.
+    """
+    from rscovlm.data import build_dataset, load_recipe
+    from rscovlm.data.shards import MANIFEST_NAME
+
+    if cfg.data.built is None:
+        raise InputError("data.built: give the directory of the built dataset")
+    built = Path(cfg.data.built)
+    if (built / MANIFEST_NAME).is_file():
+        return built
+    if cfg.data.build_recipe is None:
+        raise InputError(f"data.built: {built} is not a built dataset (run `rscovlm data build`)")
+    root = built.with_name(built.name + "_src")
+    root.mkdir(parents=True, exist_ok=True)
+    recipe, resolved = load_recipe(_recipe_path(cfg.data.build_recipe), root=root)
+    build_dataset(recipe, resolved, built, workers=0)
+    return built
+
+
+def build_data_stream(cfg: TrainConfig, loaded: Any, rank: int, world_size: int) -> EncodedStream:
+    """This rank's encoded sample stream for ``cfg`` and the loaded model's tokenizer.
+
+    Raises:
+        InputError: No built data, a mixture entry whose source has no records, or a mixture
+            rendered for another model family than the model's.
+    """
+    from rscovlm.data.loader import ConversationLoader, ShardStore
+    from rscovlm.data.mixture import Mixture
+    from rscovlm.data.shards import read_manifest
+
+    mixture_cfg = cfg.data.mixture_config()
+    if mixture_cfg.family != loaded.family:
+        raise InputError(
+            f"data.mixture renders for {mixture_cfg.family} but the model is {loaded.family}: "
+            "set the mixture's family to the model's (coordinates differ between families)"
+        )
+    built = ensure_built(cfg)
+    store = ShardStore(built)
+    mixture = Mixture(
+        mixture_cfg.entries(),
+        store.sizes(),
+        seed=mixture_cfg.seed,
+        rank=rank,
+        world_size=world_size,
+        epochs=None,
+    )
+    root = read_manifest(built).get("data_root", ".")
+    loader = ConversationLoader(
+        mixture, store, mixture_cfg.policy(), root, num_workers=cfg.train.num_workers
+    )
+    return EncodedStream(loader, loaded.tokenizer, loaded.image_processor, loaded.family)

@@ -1,0 +1,432 @@
+"""The training loop: a plain, readable torch loop in the torchtune manner.
+
+:func:`run` reads top to bottom: set up the process group, build the model (freezing, LoRA,
+gradient checkpointing), the optimizer with per-module learning rates, the warmup + cosine
+schedule, restore the last checkpoint if there is one, then loop — gather the micro-batches of
+one optimizer step, forward/backward each with the loss normalised by the supervised tokens of
+the whole global batch, clip, step, log, save.
+
+The data is a :class:`SampleStream`: an iterator of per-sample tensors (see
+:mod:`rscovlm.train.collate`) that is deterministic, sharded by rank and resumable through
+``state_dict`` / ``load_state_dict``. :class:`ListStream` serves pre-encoded samples; the
+mixture of the online data engine plugs in through the same protocol.
+
+A checkpoint (``<output_dir>/checkpoints/step_<k>/``) holds the model and optimizer states, the
+schedule, every RNG and the data stream's position, so a resumed run sees the same batches
+and reproduces the same losses as an uninterrupted one.
+
+Distributed: launch with ``torchrun``; on CPU the gloo backend runs the same code (DDP).
+DeepSpeed / FSDP selection is validated by the config but not wired into this loop yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from rscovlm._optional import require
+from rscovlm.errors import InputError
+from rscovlm.train.checkpoint import (
+    export_model,
+    latest_checkpoint,
+    prune_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
+from rscovlm.train.collate import (
+    IGNORE_INDEX,
+    CollatedBatch,
+    add_packed_positions,
+    pack_collate,
+    pad_collate,
+)
+from rscovlm.train.config import TrainConfig
+
+__all__ = [
+    "ListStream",
+    "RunResult",
+    "SampleStream",
+    "build_model",
+    "build_optimizer",
+    "lr_factor",
+    "module_of",
+    "run",
+]
+
+
+class SampleStream(Protocol):
+    """A deterministic, rank-sharded, resumable stream of per-sample tensors."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+    def __len__(self) -> int:
+        """Samples this rank sees per epoch."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class ListStream:
+    """Pre-encoded samples, reshuffled every epoch with ``seed + epoch``, sharded by rank.
+
+    Rank ``r`` of ``w`` takes positions ``r, r + w, …`` of each epoch's permutation (the
+    remainder that does not split evenly is dropped, so ranks step in lockstep).
+    """
+
+    def __init__(
+        self, samples: Sequence[dict[str, Any]], seed: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
+        if not samples:
+            raise InputError("the sample stream is empty")
+        self.samples = list(samples)
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch, self.index = 0, 0
+
+    def __len__(self) -> int:
+        return len(self.samples) // self.world_size
+
+    def _order(self) -> list[int]:
+        perm = np.random.default_rng(self.seed + self.epoch).permutation(len(self.samples))
+        return [int(i) for i in perm[self.rank :: self.world_size]][: len(self)]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        while True:
+            order = self._order()
+            while self.index < len(order):
+                sample = self.samples[order[self.index]]
+                self.index += 1
+                yield sample
+            self.epoch, self.index = self.epoch + 1, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "index": self.index, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+
+
+@dataclass
+class RunResult:
+    """What a run did."""
+
+    output_dir: Path
+    steps: int
+    """The last optimizer step reached (counting resumed ones)."""
+    losses: list[float] = field(default_factory=list)
+    """Loss per optimizer step run in this process (resumed steps not repeated)."""
+    model: Any = None
+    """The trained model (unwrapped from DDP), in train mode. A finished run also writes a
+    loadable checkpoint directory to ``<output_dir>/final``."""
+
+
+def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str, min_ratio: float) -> float:
+    """Multiplier of the base lr at optimizer step ``step`` (0-based) of ``total``.
+
+    Linear warmup over ``ceil(warmup_ratio · total)`` steps, then cosine, linear or constant
+    decay to ``min_ratio``.
+    """
+    warmup = math.ceil(warmup_ratio * total)
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    shape = 0.5 * (1.0 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
+    return min_ratio + (1.0 - min_ratio) * shape
+
+
+def module_of(name: str) -> str:
+    """``vision`` | ``merger`` | ``llm``: which part of a Qwen-VL model a parameter is in."""
+    if ".visual.merger." in f".{name}" or ".visual.deepstack_merger" in f".{name}":
+        return "merger"
+    if ".visual." in f".{name}":
+        return "vision"
+    return "llm"
+
+
+def _setup_distributed(cfg: TrainConfig) -> tuple[Any, int, int, Any]:
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    want = cfg.train.device
+    cuda = want == "cuda" or (want == "auto" and torch.cuda.is_available())
+    if world > 1 and not dist.is_initialized():
+        backend = cfg.dist.backend
+        if backend == "auto":
+            backend = "nccl" if cuda else "gloo"
+        dist.init_process_group(backend=backend)
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local}" if cuda else "cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return dist, rank, world, device
+
+
+def build_model(cfg: TrainConfig, device: Any) -> Any:
+    """Load (or build, for ``tiny:<family>``) the model, then freeze / LoRA / checkpointing.
+
+    Returns the :class:`rscovlm.model.LoadedModel` with ``.model`` in train mode on ``device``.
+    """
+    from rscovlm.model import build_tiny_model, load_checkpoint
+
+    path = cfg.model.path
+    if cfg.model.tiny_family is not None:
+        path = str(
+            build_tiny_model(
+                cfg.model.tiny_family, Path(cfg.log.output_dir) / "tiny_base", seed=cfg.train.seed
+            )
+        )
+    attn = "sdpa" if cfg.model.attn == "auto" else cfg.model.attn
+    loaded = load_checkpoint(path, dtype=cfg.model.dtype, device=str(device), attn=attn)
+    model = loaded.model
+    frozen = {
+        "vision": cfg.model.freeze.vision_tower,
+        "merger": cfg.model.freeze.merger,
+        "llm": cfg.model.freeze.llm,
+    }
+    for name, param in model.named_parameters():
+        param.requires_grad_(not frozen[module_of(name)])
+    if cfg.model.lora.enabled:
+        peft = require("peft", "train")
+        lora = cfg.model.lora
+        model = peft.get_peft_model(
+            model,
+            peft.LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=lora.target_modules,
+                modules_to_save=lora.modules_to_save or None,
+            ),
+        )
+    if cfg.train.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.config.use_cache = False
+    model.train()
+    loaded.model = model
+    return loaded
+
+
+def build_optimizer(model: Any, cfg: TrainConfig) -> Any:
+    """AdamW with one group per (module, decay) pair: per-module lrs, no decay on 1-D params."""
+    import torch
+
+    lrs = cfg.optim.module_lrs()
+    groups: dict[tuple[str, bool], list[Any]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            decay = param.ndim >= 2
+            groups.setdefault((module_of(name), decay), []).append(param)
+    params = [
+        {
+            "params": ps,
+            "lr": lrs[module],
+            "weight_decay": cfg.optim.weight_decay if decay else 0.0,
+            "name": f"{module}{'' if decay else '_no_decay'}",
+        }
+        for (module, decay), ps in sorted(groups.items())
+    ]
+    return torch.optim.AdamW(params, betas=cfg.optim.betas, eps=cfg.optim.eps)
+
+
+def _collate(cfg: TrainConfig, samples: list[dict[str, Any]], model: Any) -> CollatedBatch:
+    if cfg.train.packing:
+        budget = cfg.train.pack_budget or cfg.train.max_length
+        return add_packed_positions(model, pack_collate(samples, budget))
+    return pad_collate(samples, max_length=cfg.train.max_length)
+
+
+def _token_loss_sum(model: Any, batch: CollatedBatch, device: Any, precision: str) -> Any:
+    """Sum over supervised tokens of the next-token cross-entropy (float32).
+
+    ``bf16`` / ``fp16`` run the forward under autocast: with ``model.dtype: float32`` that is
+    mixed precision with fp32 master weights (what an lr of 2e-6 needs; pure bf16 weights
+    would round most updates away).
+    """
+    import torch
+
+    inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.inputs.items()}
+    labels = inputs.pop("labels")
+    half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+    with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
+        logits = model(**inputs).logits
+    return torch.nn.functional.cross_entropy(
+        logits[:, :-1].flatten(0, 1).float(),
+        labels[:, 1:].flatten(),
+        ignore_index=IGNORE_INDEX,
+        reduction="sum",
+    )
+
+
+def run(
+    cfg: TrainConfig, stream: SampleStream | None = None, *, stop_after: int | None = None
+) -> RunResult:
+    """Train ``cfg`` on ``stream``; resumes from the newest checkpoint in ``log.output_dir``.
+
+    Args:
+        cfg: The validated config.
+        stream: This rank's sample stream (already sharded); ``None`` builds it from
+            ``cfg.data`` (:func:`rscovlm.train.stream.build_data_stream`).
+        stop_after: Stop (after saving) once this optimizer step is done — to test resume.
+    """
+    import torch
+
+    if cfg.dist.strategy in ("deepspeed", "fsdp"):
+        raise InputError(
+            f"dist.strategy {cfg.dist.strategy}: not wired into the training loop yet; "
+            "use ddp (the config and DeepSpeed files validate, the engine does not run them)"
+        )
+    dist, rank, world, device = _setup_distributed(cfg)
+    output_dir = Path(cfg.log.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    random.seed(cfg.train.seed)
+    np.random.seed(cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+
+    # model, optimizer, schedule
+    loaded = build_model(cfg, device)
+    model = loaded.model
+    if stream is None:
+        from rscovlm.train.stream import build_data_stream
+
+        if world > 1 and rank != 0:
+            dist.barrier()  # rank 0 builds procedural data first
+        stream = build_data_stream(cfg, loaded, rank, world)
+        if world > 1 and rank == 0:
+            dist.barrier()
+    optimizer = build_optimizer(model, cfg)
+    accumulation = cfg.train.accumulation_steps(world)
+    per_step = cfg.train.per_device_batch_size * accumulation
+    total = cfg.train.max_steps or max(1, int(cfg.train.epochs * len(stream) // per_step))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: lr_factor(
+            s, total, cfg.optim.warmup_ratio, cfg.optim.schedule, cfg.optim.min_lr_ratio
+        ),
+    )
+
+    # resume
+    step = 0
+    latest = latest_checkpoint(output_dir)
+    if latest is not None:
+        shared = torch.load(latest / "train_state.pt", map_location=device, weights_only=False)
+        mine = torch.load(latest / f"rank{rank}.pt", weights_only=False)
+        model.load_state_dict(shared["model"])
+        optimizer.load_state_dict(shared["optimizer"])
+        scheduler.load_state_dict(shared["scheduler"])
+        stream.load_state_dict(mine["stream"])
+        set_rng_state(mine["rng"])
+        step = json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"]
+    if world > 1:
+        # a micro-batch without images leaves the vision tower without gradients on that rank
+        model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    if rank == 0:
+        (output_dir / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    log = (output_dir / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
+    board = None
+    if rank == 0 and "tensorboard" in cfg.log.loggers:
+        board = require("torch.utils.tensorboard", "train").SummaryWriter(str(output_dir / "tb"))
+    progress = None
+    if rank == 0 and cfg.log.progress:
+        progress = require("tqdm", "train").tqdm(total=total, initial=step, desc="train")
+
+    # the loop
+    samples = iter(stream)
+    losses: list[float] = []
+    while step < total:
+        started = time.perf_counter()
+        micro = [
+            _collate(cfg, [next(samples) for _ in range(cfg.train.per_device_batch_size)], model)
+            for _ in range(accumulation)
+        ]
+        # every token of the global batch weighs the same: divide by the global count
+        counts = torch.tensor(
+            [float(sum(int((b.inputs["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro))]
+        )
+        if world > 1:
+            dist.all_reduce(counts)
+        supervised = max(1.0, float(counts[0]))
+        loss_total = 0.0
+        for i, batch in enumerate(micro):
+            last = i == len(micro) - 1
+            sync = model.no_sync() if world > 1 and not last else contextlib.nullcontext()
+            with sync:
+                loss = _token_loss_sum(model, batch, device, cfg.train.precision) / supervised
+                (loss * world).backward()  # DDP averages gradients over ranks
+            loss_total += float(loss.detach())
+        if world > 1:
+            reduced = torch.tensor([loss_total])
+            dist.all_reduce(reduced)
+            loss_total = float(reduced[0])
+        grad_norm = None
+        if cfg.optim.max_grad_norm is not None:
+            grad_norm = float(
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
+            )
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(loss_total)
+
+        elapsed = time.perf_counter() - started
+        tokens = sum(b.num_tokens for b in micro)
+        padding = sum(b.num_padding for b in micro)
+        if log is not None and step % cfg.log.log_every == 0:
+            record = {
+                "step": step,
+                "loss": loss_total,
+                "lr": lr,
+                "grad_norm": grad_norm,
+                "tokens_per_s": tokens * world / elapsed if elapsed else None,
+                "padding_fraction": padding / (tokens + padding) if tokens + padding else 0.0,
+                "samples": sum(b.num_samples for b in micro) * world,
+                "dropped": sum(b.dropped for b in micro),
+            }
+            log.write(json.dumps(record) + "\n")
+            log.flush()
+            if board is not None:
+                for key, value in record.items():
+                    if key != "step" and value is not None:
+                        board.add_scalar(f"train/{key}", value, step)
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss_total:.4f}", lr=f"{lr:.2e}")
+        due = cfg.train.save_every is not None and step % cfg.train.save_every == 0
+        if due or step in (total, stop_after):
+            save_checkpoint(
+                output_dir / "checkpoints" / f"step_{step}",
+                step,
+                model,
+                optimizer,
+                scheduler,
+                stream,
+                rank,
+            )
+            if world > 1:
+                dist.barrier()
+            if rank == 0:
+                prune_checkpoints(output_dir, cfg.train.keep_last)
+        if step == stop_after:
+            break
+    for closable in (log, board, progress):
+        if closable is not None:
+            closable.close()
+    if step >= total and rank == 0:
+        export_model(getattr(model, "module", model), loaded, output_dir / "final")
+    return RunResult(output_dir, step, losses, getattr(model, "module", model))
