@@ -1,0 +1,30 @@
+"""`rscovlm train`: shipped configs validate by name; bad configs exit 2 with one line."""
+
+from __future__ import annotations
+
+import pytest
+
+from rscovlm.cli import main
+
+
+@pytest.mark.parametrize("name", ["tiny_cpu", "rscovlm_official", "rscovlm_det"])
+def test_shipped_configs_validate_by_name(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", name, "--validate"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"{name}: valid"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["nope.yaml"], "cannot read config"), (["tiny_cpu", "optim.lr=abc"], "optim.lr")],
+)
+def test_bad_config_is_one_line_and_exit_2(
+    args: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", *args, "--validate"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err
+    assert len(err.splitlines()) == 1
