@@ -23,6 +23,7 @@ import multiprocessing
 import queue
 import sys
 import time
+import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,6 +299,11 @@ class _Job:
         return sample
 
 
+@dataclass(frozen=True)
+class _Failure:
+    traceback: str
+
+
 def _worker_loop(job: _Job, tasks: Any, results: Any, stop: Any) -> None:
     """A worker process: fetch ``(seq, item)`` tasks until ``None`` or the stop event."""
     while True:
@@ -305,7 +311,11 @@ def _worker_loop(job: _Job, tasks: Any, results: Any, stop: Any) -> None:
         if task is None or stop.is_set():
             return
         seq, item = task
-        results.put((seq, job(item)))
+        try:
+            result: Sample | _Skip | _Failure = job(item)
+        except Exception:  # a bug, not bad data: hand the traceback to the parent
+            result = _Failure(traceback.format_exc())
+        results.put((seq, result))
 
 
 class _Workers:
@@ -330,7 +340,7 @@ class _Workers:
     def submit(self, seq: int, item: MixtureItem) -> None:
         self.tasks[seq % len(self.tasks)].put((seq, item))
 
-    def get(self) -> tuple[int, Sample | _Skip]:
+    def get(self) -> tuple[int, Sample | _Skip | _Failure]:
         while True:
             try:
                 return self.results.get(timeout=5.0)
@@ -431,7 +441,7 @@ class ConversationLoader:
         try:
             items = iter(self.mixture)
             depth = self.num_workers * self.prefetch
-            done: dict[int, Sample | _Skip] = {}
+            done: dict[int, Sample | _Skip | _Failure] = {}
             submitted = handed = 0
             exhausted = False
             while True:
@@ -447,7 +457,10 @@ class ConversationLoader:
                 while handed not in done:
                     seq, result = workers.get()
                     done[seq] = result
-                sample = self._account(done.pop(handed))
+                result = done.pop(handed)
+                if isinstance(result, _Failure):
+                    raise RuntimeError(f"loader worker failed:\n{result.traceback}")
+                sample = self._account(result)
                 handed += 1
                 if sample is not None:
                     yield sample

@@ -22,6 +22,12 @@ Per task (WIRE_FORMATS.md sections in brackets):
 - ``instruction`` [§3.4]: see :mod:`rscovlm.data._instruction`.
 
 A conversation without a system message uses the chat template's default one.
+
+Random draws, in order: the resized size (one ``random()`` and, when resizing at random, one
+``uniform()``), then per task the answer style, open-ended, proxy template and its spelling
+variations, each only when its probability is strictly between 0 and 1 (so the paper policy
+draws nothing but the size). Probabilities compare with ``<``: the original's ``<=`` fired a
+proxy with probability 2⁻⁵³ even at p = 0 (WIRE §2.6).
 """
 
 from __future__ import annotations

@@ -210,8 +210,13 @@ def iter_zoom_records(
         image_root: Folder of the ``image`` paths under ``root`` (default: the file's).
         crops_dir: Write each zoom crop there (under ``root``) as a PNG.
         result: Filled with counts and the rejected entries as the iteration goes.
+
+    Raises:
+        InputError: The annotation file does not exist.
     """
     root = Path(root)
+    if not (root / path).is_file():
+        raise InputError(f"annotation file not found: {root / path}")
     policy = policy or CropPolicy()
     result = result if result is not None else ZoomBuildResult()
     crops = Path(crops_dir) if crops_dir is not None else None

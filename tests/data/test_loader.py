@@ -198,3 +198,17 @@ def test_shard_store_reads_a_built_dataset(scenes, tmp_path: Path) -> None:
     policy = RenderPolicy(sources={"syn": {"classes": ["airport", "parking_lot"]}})
     loader = ConversationLoader(mix, store, policy, root)
     assert sum(1 for _ in loader) == sizes["syn"] and loader.report.skipped == 0
+
+
+class _BrokenStore(ListStore):
+    def get(self, source: str, index: int) -> Record:
+        raise KeyError("a bug in a store")
+
+
+def test_a_bug_in_a_worker_is_raised_with_its_traceback(scenes) -> None:
+    root, records = scenes
+    store = _BrokenStore(records)
+    mix = Mixture([MixtureEntry("synthetic", 1.0)], store.sizes())
+    loader = ConversationLoader(mix, store, RenderPolicy(), root, num_workers=1)
+    with pytest.raises(RuntimeError, match="a bug in a store"):
+        list(loader)

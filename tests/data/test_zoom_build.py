@@ -197,3 +197,28 @@ def test_docstring_examples() -> None:
     import doctest
 
     assert doctest.testmod(zoom_build).failed == 0
+
+
+def test_cli_zoom_build(geotiff: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rscovlm.cli import main
+
+    out = geotiff / "cli.jsonl"
+    with pytest.raises(SystemExit) as info:
+        main(
+            [
+                "data",
+                "zoom-build",
+                "scene/zoom_vqa.jsonl",
+                "--root",
+                str(geotiff),
+                "--out",
+                str(out),
+            ]
+        )
+    assert info.value.code == 0
+    assert "read 3 = zoom 3 + single-turn 0 + rejected 0" in capsys.readouterr().out
+    assert len(out.read_text().splitlines()) == 3
+    with pytest.raises(SystemExit) as info:
+        main(["data", "zoom-build", "nope.jsonl", "--root", str(geotiff), "--out", str(out)])
+    assert info.value.code == 2
+    assert "annotation file not found" in capsys.readouterr().err
