@@ -360,9 +360,9 @@ class CoordMap:
             quads = self._map(obb_to_quad(arr), "quad", num, den, truncate, pre_truncate)
             return quad_to_obb(quads)
         if pre_truncate:
-            arr = np.trunc(arr)
+            arr = _truncate(arr)
         out = arr.reshape(len(arr), -1, 2) * np.asarray(num, float) / np.asarray(den, float)
-        return (np.trunc(out) if truncate else out).reshape(arr.shape)
+        return (_truncate(out) if truncate else out).reshape(arr.shape)
 
     def to_model(
         self, boxes: ArrayLike, kind: CoordKind, *, pre_truncate: bool = False
@@ -380,7 +380,7 @@ class CoordMap:
         an OBB, its quad's vertices).
         """
         out = self._map(boxes, kind, self._model_extent(), self.orig_size, True, pre_truncate)
-        return np.trunc(out).astype(np.int64)
+        return _truncate(out).astype(np.int64)
 
     def to_original(self, values: ArrayLike, kind: CoordKind) -> NDArray[np.float64]:
         """Model-space values back to original pixels, as floats with no rounding (WIRE §2.8).
@@ -397,6 +397,19 @@ class CoordMap:
     def from_resized(self, values: ArrayLike, kind: CoordKind) -> NDArray[np.float64]:
         """Resized pixels to original pixels, as floats (``v · original / resized``)."""
         return self._map(values, kind, self.orig_size, self.resized_size)
+
+
+def _truncate(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Truncate toward zero like Python's ``int()``, reading float noise as the integer it hides.
+
+    A value that reaches us through an extra float step (e.g. GeoChat's percent boxes stored as
+    ``p · W / 100`` pixels, then rescaled) can land at ``146.99999999999997`` where the original
+    pipeline computed ``int(p · W_res / 100) = 147`` directly; values within 1e-9 (relative) of an
+    integer are therefore snapped to it before truncation.
+    """
+    nearest = np.round(values)
+    close = np.abs(values - nearest) <= 1e-9 * np.maximum(1.0, np.abs(values))
+    return np.trunc(np.where(close, nearest, values))
 
 
 def _as_items(values: ArrayLike, kind: str) -> NDArray[np.float64]:

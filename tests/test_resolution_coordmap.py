@@ -245,3 +245,21 @@ def test_obb_model_values_follow_wire_2_5() -> None:
     pre = cmap.to_model(obb, "obb", pre_truncate=True)
     quads = np.trunc(np.trunc(obb_to_quad(obb)) * 1008 / 1000)
     assert pre.tolist() == np.trunc(quad_to_obb(quads)).astype(int).tolist()
+
+
+def test_float_noise_from_an_extra_step_is_not_truncated_down() -> None:
+    # GeoChat/TEOChatlas boxes: the original wrote int(p * W_res / 100) directly; rscovlm stores
+    # p * W / 100 pixels first, so the same integer must come out of CoordMap.
+    rng = np.random.default_rng(0)
+    mismatches = 0
+    for _ in range(3000):
+        w, h = (int(v) for v in rng.integers(100, 2000, size=2))
+        cmap = CoordMap.for_image(w, h, RSCOVLM_BAND)
+        pct = rng.integers(0, 101, size=4)
+        stored = pct * np.array([w, h, w, h]) / 100
+        got = cmap.to_model(stored, "hbb")[0]
+        rw, rh = cmap.resized_size
+        want = [int(pct[0] * rw / 100), int(pct[1] * rh / 100)]
+        want += [int(pct[2] * rw / 100), int(pct[3] * rh / 100)]
+        mismatches += int(list(got) != want)
+    assert mismatches == 0
