@@ -10,7 +10,7 @@ from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
 from rscovlm.resolution import PixelBand
 
-__all__ = ["Backend", "GenerationParams", "ImageLists", "Usage"]
+__all__ = ["Backend", "GenerationParams", "ImageLists", "Usage", "check_image_lists"]
 
 ImageLists = Sequence[Sequence[Any] | None]
 """Per conversation, one in-memory image per image part (``None``: load the parts' sources)."""
@@ -88,3 +88,9 @@ class Backend(Protocol):
                 reading the parts' sources.
         """
         ...
+
+
+def check_image_lists(conversations: Sequence[Conversation], images: ImageLists | None) -> None:
+    """Every backend takes optional pre-loaded images, one list per conversation."""
+    if images is not None and len(images) != len(conversations):
+        raise InputError(f"{len(images)} image lists for {len(conversations)} conversations")

@@ -12,7 +12,7 @@ from rscovlm._optional import require
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.encoding import PAD_TOKEN_ID, encode
 from rscovlm.model.loading import LoadedModel, load_checkpoint
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand
@@ -102,8 +102,7 @@ class HFBackend:
         """Greedy (or sampled) replies, decoded as WIRE §1.4 says."""
         torch = require("torch", "train")
         params = params or GenerationParams()
-        if images is not None and len(images) != len(conversations):
-            raise InputError(f"{len(images)} image lists for {len(conversations)} conversations")
+        check_image_lists(conversations, images)
         outputs: list[str] = []
         usage: list[Usage] = []
         device = next(self.lm.model.parameters()).device

@@ -27,7 +27,7 @@ from PIL import Image
 from rscovlm.data.conversation import Conversation, ImagePart, TextPart, VideoPart
 from rscovlm.errors import InputError, RscovlmError
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.encoding import load_part_image, prepare_image
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand
 
@@ -172,8 +172,7 @@ class OpenAIBackend:
     ) -> list[str]:
         """One request per conversation, ``concurrency`` at a time, replies in order."""
         params = params or GenerationParams()
-        if images is not None and len(images) != len(conversations):
-            raise InputError(f"{len(images)} image lists for {len(conversations)} conversations")
+        check_image_lists(conversations, images)
         bodies = [
             self._payload(c, None if images is None else images[i], params)
             for i, c in enumerate(conversations)

@@ -14,9 +14,8 @@ from typing import Any
 
 from rscovlm._optional import require
 from rscovlm.data.conversation import Conversation, chat_text
-from rscovlm.errors import InputError
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.backends.hf import MAX_NEW_TOKENS_CAP, checkpoint_band
 from rscovlm.model.encoding import load_part_image, prepare_image
 from rscovlm.model.loading import detect_family
@@ -68,8 +67,7 @@ class VLLMBackend:
     ) -> list[str]:
         """Replies from one batched ``LLM.generate`` call."""
         params = params or GenerationParams()
-        if images is not None and len(images) != len(conversations):
-            raise InputError(f"{len(images)} image lists for {len(conversations)} conversations")
+        check_image_lists(conversations, images)
         family = get_family(self.family)
         prompts: list[dict[str, Any]] = []
         for i, conv in enumerate(conversations):
