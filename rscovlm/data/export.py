@@ -6,8 +6,9 @@
   ``bbox`` [x, y, w, h], the quad as an 8-value ``segmentation`` polygon (the form of the
   official RSCoVLM DOTA-512 training files), ``area``, ``iscrowd`` 0 and ``difficult``/``partial``
   flags. Images are not copied.
-- ``swift`` / ``llamafactory``: conversations rendered at one fixed resolution, see
-  :mod:`rscovlm.data.export_chat`.
+- ``swift`` / ``llamafactory``: every record rendered by :func:`rscovlm.data.render.render`
+  at one fixed resolution, as "messages + images" JSON lines (Zoom-in Chain crops written
+  beside them), see :mod:`rscovlm.data.export_chat`.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def export_dataset(
         out: Output file.
         fmt: One of :data:`EXPORT_FORMATS`.
         source: Export only this source.
-        chat_options: ``band``, ``family``, ``kind`` of the conversation formats.
+        chat_options: ``band``, ``family``, ``kind``, ``seed`` of the conversation formats.
 
     Raises:
         InputError: Unknown format, not a built dataset, or no record to export.

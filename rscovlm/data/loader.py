@@ -12,32 +12,29 @@ one decode); RGBA is composited on white, then the image is resized with bicubic
 decimated and a crop window by window through rasterio (:func:`rscovlm.imaging.read_window`).
 
 A sample whose record or image is bad is reported in :attr:`ConversationLoader.report` and
-skipped: ``fetched = yielded + skipped`` always holds.
+skipped: ``fetched = yielded + skipped`` always holds. The record stores live in
+:mod:`rscovlm.data._stores`, the worker processes in :mod:`rscovlm.data._workers`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing
-import queue
 import sys
-import time
-import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from rscovlm.data._stores import ListStore, RecordStore, ShardStore
+from rscovlm.data._workers import Workers, in_order
 from rscovlm.data.conversation import Conversation, ImagePart, chat_text
 from rscovlm.data.mixture import Mixture, MixtureItem
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import Record
 from rscovlm.data.render import render
-from rscovlm.data.shards import shard_paths
 from rscovlm.errors import InputError
 from rscovlm.imaging import open_image_checked, read_window
 
@@ -57,75 +54,6 @@ log = logging.getLogger(__name__)
 #: Images above this many pixels are read through rasterio windows instead of decoded whole.
 DEFAULT_MAX_DECODE_PIXELS = 64 * 1024 * 1024
 _DATA_ERRORS = (InputError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-class RecordStore(Protocol):
-    """Random access to records by ``(source, index)``."""
-
-    def sizes(self) -> dict[str, int]:
-        """Number of records of each source."""
-        ...
-
-    def get(self, source: str, index: int) -> Record:
-        """The ``index``-th record of ``source``."""
-        ...
-
-
-class ListStore:
-    """Records held in memory, grouped by source (tests, small sets, benchmarks)."""
-
-    def __init__(self, records: Mapping[str, Sequence[Record]] | Sequence[Record]) -> None:
-        if isinstance(records, Mapping):
-            self._by_source = {k: list(v) for k, v in records.items()}
-        else:
-            self._by_source = {}
-            for rec in records:
-                self._by_source.setdefault(rec.source, []).append(rec)
-
-    def sizes(self) -> dict[str, int]:
-        return {k: len(v) for k, v in self._by_source.items()}
-
-    def get(self, source: str, index: int) -> Record:
-        return self._by_source[source][index]
-
-
-class ShardStore:
-    """The records of a built dataset (``rscovlm data build``), read line by line on demand.
-
-    Opening indexes the byte offset of every line of every shard (no record is parsed); a
-    worker process reopens the files lazily, so the store pickles cheaply.
-    """
-
-    def __init__(self, built_dir: str | Path) -> None:
-        self.built_dir = Path(built_dir)
-        self._files = shard_paths(self.built_dir)
-        if not self._files:
-            raise InputError(f"{built_dir} has no record shards: run `rscovlm data build` first")
-        index: dict[str, list[tuple[int, int]]] = {}
-        for k, path in enumerate(self._files):
-            source = path.name.rpartition("-")[0]
-            offset = 0
-            with path.open("rb") as fh:
-                for line in fh:
-                    if line.strip():
-                        index.setdefault(source, []).append((k, offset))
-                    offset += len(line)
-        self._index = {s: np.array(v, dtype=np.int64) for s, v in index.items()}
-        self._handles: dict[int, Any] = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_handles": {}}
-
-    def sizes(self) -> dict[str, int]:
-        return {s: len(v) for s, v in self._index.items()}
-
-    def get(self, source: str, index: int) -> Record:
-        k, offset = (int(v) for v in self._index[source][index])
-        fh = self._handles.get(k)
-        if fh is None:
-            fh = self._handles[k] = self._files[k].open("rb")
-        fh.seek(offset)
-        return Record.from_json(fh.readline().decode("utf-8"))
 
 
 @dataclass
@@ -299,74 +227,6 @@ class _Job:
         return sample
 
 
-@dataclass(frozen=True)
-class _Failure:
-    traceback: str
-
-
-def _worker_loop(job: _Job, tasks: Any, results: Any, stop: Any) -> None:
-    """A worker process: fetch ``(seq, item)`` tasks until ``None`` or the stop event."""
-    while True:
-        task = tasks.get()
-        if task is None or stop.is_set():
-            return
-        seq, item = task
-        try:
-            result: Sample | _Skip | _Failure = job(item)
-        except Exception:  # a bug, not bad data: hand the traceback to the parent
-            result = _Failure(traceback.format_exc())
-        results.put((seq, result))
-
-
-class _Workers:
-    """Worker processes with one task queue each and a shared result queue.
-
-    Written out instead of ``multiprocessing.Pool`` so that closing a half-consumed stream
-    never waits on ``Pool.terminate`` while a worker is still writing a large sample.
-    """
-
-    def __init__(self, context: str, n: int, job: _Job) -> None:
-        ctx = multiprocessing.get_context(context)
-        self.tasks = [ctx.Queue() for _ in range(n)]
-        self.results = ctx.Queue()
-        self.stop = ctx.Event()
-        self.procs = [
-            ctx.Process(target=_worker_loop, args=(job, q, self.results, self.stop), daemon=True)
-            for q in self.tasks
-        ]
-        for proc in self.procs:
-            proc.start()
-
-    def submit(self, seq: int, item: MixtureItem) -> None:
-        self.tasks[seq % len(self.tasks)].put((seq, item))
-
-    def get(self) -> tuple[int, Sample | _Skip | _Failure]:
-        while True:
-            try:
-                return self.results.get(timeout=5.0)
-            except queue.Empty:
-                dead = [p.pid for p in self.procs if not p.is_alive()]
-                if dead:
-                    raise RuntimeError(f"loader worker(s) {dead} died") from None
-
-    def close(self) -> None:
-        self.stop.set()
-        for q in self.tasks:
-            q.put(None)
-        deadline = time.monotonic() + 5.0
-        # Drain results so no worker blocks flushing a sample nobody will read.
-        while any(p.is_alive() for p in self.procs) and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                self.results.get(timeout=0.05)
-        for proc in self.procs:
-            if proc.is_alive():
-                proc.terminate()
-            proc.join()
-        for q in [*self.tasks, self.results]:
-            q.cancel_join_thread()
-            q.close()
-
-
 class ConversationLoader:
     """Iterate rendered samples of a mixture (see the module docstring).
 
@@ -437,31 +297,11 @@ class ConversationLoader:
                 if sample is not None:
                     yield sample
             return
-        workers = _Workers(self.mp_context, self.num_workers, self._job)
+        workers = Workers(self.mp_context, self.num_workers, self._job)
         try:
-            items = iter(self.mixture)
             depth = self.num_workers * self.prefetch
-            done: dict[int, Sample | _Skip | _Failure] = {}
-            submitted = handed = 0
-            exhausted = False
-            while True:
-                while not exhausted and submitted - handed < depth:
-                    item = next(items, None)
-                    if item is None:
-                        exhausted = True
-                    else:
-                        workers.submit(submitted, item)
-                        submitted += 1
-                if handed == submitted:
-                    break
-                while handed not in done:
-                    seq, result = workers.get()
-                    done[seq] = result
-                result = done.pop(handed)
-                if isinstance(result, _Failure):
-                    raise RuntimeError(f"loader worker failed:\n{result.traceback}")
+            for result in in_order(workers, iter(self.mixture), depth):
                 sample = self._account(result)
-                handed += 1
                 if sample is not None:
                     yield sample
         finally:

@@ -68,8 +68,10 @@ def test_chat_export_fixed_resolution(built: Path, tmp_path: Path, fmt: str) -> 
     band = PixelBand(128 * 128, 128 * 128)
     counts = export_dataset(built, out, fmt, band=band, kind="quad")
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert counts["samples"] == len(rows) and counts["skipped_classification"] == 4
-    det = [r for r in rows if r["messages"][0]["role"] == "system"]
+    # Every task of the build exports now (detection, VQA with zoom chains, scene classes).
+    assert counts["samples"] == len(rows) == counts["records"]
+    assert not [k for k in counts if k.startswith("skipped_")]
+    det = [r for r in rows if r["messages"][0]["content"].startswith("As an AI assistant")]
     assert len(det) == 4
     for row in det:
         assert row["messages"][1]["content"].startswith("<image>find the baseball diamond, ")

@@ -1,0 +1,150 @@
+"""Detection [WIRE §2] and grounding [WIRE §3.1] samples (see :mod:`rscovlm.data.render`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rscovlm.data._render_ctx import (
+    RenderContext,
+    SkipSampleError,
+    chat,
+    class_list,
+    image_part,
+)
+from rscovlm.data.conversation import Message, TextPart
+from rscovlm.errors import InputError
+from rscovlm.formats import (
+    DET_JSON_PROXY_TEMPLATES_HBB,
+    DET_JSON_PROXY_TEMPLATES_ORIENTED,
+    DET_JSON_TEMPLATE_HBB,
+    DET_JSON_TEMPLATE_ORIENTED,
+    DET_USER_TEMPLATE,
+    GROUNDING_JSON_PROXY_TEMPLATES_HBB,
+    GROUNDING_JSON_PROXY_TEMPLATES_ORIENTED,
+    DetObject,
+    bbox_to_bounding_box,
+    categories_str,
+    detection_system_prompt,
+    encode_detections,
+    encode_grounding,
+    grounding_json_prompt,
+    grounding_user_prompt,
+    normalize_label,
+    open_ended,
+    oriented_to_rotated,
+)
+from rscovlm.geometry import quad_to_obb
+
+__all__ = ["detection", "grounding"]
+
+
+def _detection_prompt(ctx: RenderContext, classes: list[str], style: str) -> tuple[str, str]:
+    """(user text, variant) of a detection sample; draws open-ended, then proxy choices."""
+    kind, p = ctx.opts.box_kind, ctx.opts.proxy_prob
+    is_open = ctx.draw(ctx.opts.open_ended_prob)
+    variant = style
+    if style == "plain":
+        template = DET_USER_TEMPLATE
+    else:
+        main, proxies = (
+            (DET_JSON_TEMPLATE_HBB, DET_JSON_PROXY_TEMPLATES_HBB)
+            if kind == "hbb"
+            else (DET_JSON_TEMPLATE_ORIENTED, DET_JSON_PROXY_TEMPLATES_ORIENTED)
+        )
+        template = main
+        if ctx.draw(p):
+            index = ctx.pick(len(proxies))
+            template, variant = proxies[index], f"json:proxy{index}"
+            if ctx.draw(p):
+                template = bbox_to_bounding_box(template)
+            if kind != "hbb" and ctx.draw(p):
+                template = oriented_to_rotated(template)
+    if is_open:
+        return open_ended(template), variant + ":open"
+    return template.format(categories=categories_str(classes)), variant
+
+
+def detection(ctx: RenderContext) -> tuple[list[Message], str]:
+    rec, opts = ctx.record, ctx.opts
+    cmap = ctx.coord_map(0, random_ok=True)
+    classes = class_list(rec, opts)
+    objs = [o for o in rec.objects if not (opts.drop_difficult and o.difficult)]
+    if not objs and not opts.keep_empty:
+        raise SkipSampleError(f"{rec.uid}: no objects and keep_empty is off")
+    style = "json" if ctx.draw(opts.json_prob) else "plain"
+    user, variant = _detection_prompt(ctx, classes, style)
+    kind = opts.box_kind
+    answer_objs: list[DetObject] = []
+    if objs:
+        hbb = np.array([o.box.hbb for o in objs], dtype=np.float64)
+        # COCO rule (WIRE §2.2): x1, y1 as read; x2 = int(x + w), y2 = int(y + h); then every
+        # value int(v · resized / original).
+        hbb_model = cmap.to_model(hbb, "hbb")
+        hbb_model[:, 2:] = cmap.to_model(hbb, "hbb", pre_truncate=True)[:, 2:]
+        if kind == "hbb":
+            coords = hbb_model
+        else:
+            quads = cmap.to_model(np.stack([o.box.quad_array() for o in objs]), "quad")
+            # OBB: minAreaRect of the truncated quad, every value truncated (WIRE §2.5).
+            coords = quads.reshape(len(objs), 8) if kind == "quad" else _obb_ints(quads)
+        labels = [normalize_label(o.class_name) for o in objs]
+        # Stable sort by (class, y1, x1) of the rescaled horizontal box (WIRE §2.2 step 4).
+        order = sorted(
+            range(len(objs)), key=lambda i: (labels[i], hbb_model[i, 1], hbb_model[i, 0])
+        )
+        answer_objs = [
+            DetObject(labels[i], kind, tuple(int(v) for v in coords[i]), objs[i].class_name)
+            for i in order
+        ]
+    answer = encode_detections(answer_objs, kind, style=style, clockwise=True, sort=False)
+    image = image_part(ctx, 0, cmap)
+    system = detection_system_prompt(kind, style)
+    return chat(system, [([image, TextPart(user)], answer)]), variant
+
+
+def _obb_ints(quads_model: np.ndarray) -> np.ndarray:
+    """OBBs ``(N, 5)`` fitted to model-space int quads, truncated toward zero (WIRE §2.5)."""
+    return np.trunc(quad_to_obb(quads_model)).astype(np.int64)
+
+
+# --- grounding ----------------------------------------------------------------------------------
+
+
+def grounding(ctx: RenderContext) -> tuple[list[Message], str]:
+    rec, opts = ctx.record, ctx.opts
+    if not rec.referring:
+        raise InputError(f"{rec.uid}: grounding record without referring expressions")
+    cmap = ctx.coord_map(0, random_ok=True)
+    ref = rec.referring[ctx.pick(len(rec.referring))]
+    kind = opts.box_kind
+    style = "json" if ctx.draw(opts.json_prob) else "plain"
+    # refGeo truncates at original scale and again after rescaling (WIRE §3.1).
+    if kind == "hbb":
+        coords = cmap.to_model(ref.box.hbb, "hbb", pre_truncate=True)[0]
+    else:
+        quad = cmap.to_model(ref.box.quad_array(), "quad", pre_truncate=True)
+        coords = quad.reshape(8) if kind == "quad" else _obb_ints(quad)[0]
+    expression = ref.expression
+    variant = style
+    if style == "plain":
+        user = grounding_user_prompt(expression)
+    else:
+        proxy_index = None
+        bounding_box = rotated = False
+        if ctx.draw(opts.proxy_prob):
+            proxies = (
+                GROUNDING_JSON_PROXY_TEMPLATES_HBB
+                if kind == "hbb"
+                else GROUNDING_JSON_PROXY_TEMPLATES_ORIENTED
+            )
+            proxy_index = ctx.pick(len(proxies))
+            variant = f"json:proxy{proxy_index}"
+            bounding_box = ctx.draw(opts.proxy_prob)
+            rotated = kind != "hbb" and ctx.draw(opts.proxy_prob)
+        user = grounding_json_prompt(
+            expression, kind, proxy_index=proxy_index, bounding_box=bounding_box, rotated=rotated
+        )
+    answer = encode_grounding([int(v) for v in coords], expression, kind, style, clockwise=False)
+    image = image_part(ctx, 0, cmap)
+    system = detection_system_prompt(kind, style)
+    return chat(system, [([image, TextPart(user)], answer)]), variant

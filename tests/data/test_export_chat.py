@@ -1,0 +1,225 @@
+"""The ms-swift / LLaMA-Factory export renders through ``render`` under a fixed policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rscovlm.cli import main
+from rscovlm.data.export import export_dataset
+from rscovlm.data.policy import RenderPolicy
+from rscovlm.data.record import QA, Box, Instance, Record, Referring, Turn
+from rscovlm.data.render import render
+from rscovlm.data.shards import MANIFEST_NAME, SHARD_DIR, atomic_write_text, write_jsonl
+from rscovlm.resolution import PixelBand
+
+# 140×140 images in a band of exactly 280×280 pixels: every coordinate is scaled by 2, so a value
+# truncated before rescaling (x2 = int(x + w)) differs from one truncated only after it.
+BAND = PixelBand(280 * 280, 280 * 280)
+PLANE = [[90, 90], [120, 95], [115, 125], [85, 120]]
+CAR = [10, 20, 50, 60]
+SYS_HBB = (
+    "As an AI assistant, you specialize in accurate image object detection, delivering "
+    "coordinates in plain text format 'x1,y1,x2,y2 object'."
+)
+
+
+def fixed_policy(kind: str) -> RenderPolicy:
+    """The export's policy written out: band, no random resize, plain text, one box kind."""
+    return RenderPolicy(
+        family="qwen2_5_vl",
+        defaults={
+            "min_pixels": BAND.min_pixels,
+            "max_pixels": BAND.max_pixels,
+            "random_resize_prob": 0.0,
+            "json_prob": 0.0,
+            "proxy_prob": 0.0,
+            "box_kind": kind,
+        },
+        tasks={},
+    )
+
+
+def image(root: Path, name: str, size: tuple[int, int], seed: int = 0) -> dict:
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(root / name)
+    return {"path": name, "width": size[0], "height": size[1]}
+
+
+def make_built(tmp_path: Path, records: list[Record]) -> Path:
+    """A built dataset as ``rscovlm data build`` lays it out (only what the export reads)."""
+    built = tmp_path / "built"
+    write_jsonl(built / SHARD_DIR / "toy-00000.jsonl", records)
+    manifest = {"data_root": str(tmp_path / "data"), "recipe": {"sources": [{"name": "toy"}]}}
+    atomic_write_text(built / MANIFEST_NAME, json.dumps(manifest))
+    return built
+
+
+@pytest.fixture
+def records(tmp_path: Path) -> list[Record]:
+    root = tmp_path / "data"
+    det_img = image(root, "det.png", (140, 140))
+    zoom_img = image(root, "big.png", (300, 200), seed=1)
+    det = Record(
+        id="det",
+        source="toy",
+        task="detection",
+        images=[det_img],
+        objects=[
+            Instance(class_name="small-vehicle", box=Box.from_hbb([10.7, 20.9, 50.6, 61.3])),
+            Instance(class_name="plane", box=Box.from_quad(PLANE)),
+        ],
+        meta={"class_list": "dota1.0"},
+    )  # fmt: skip
+    ground = Record(
+        id="ground",
+        source="toy",
+        task="grounding",
+        images=[det_img],
+        referring=[
+            Referring(expression="the plane on the right", box=Box.from_quad(PLANE)),
+            Referring(expression="the small car", box=Box.from_hbb([10.7, 20.9, 50.6, 61.3])),
+        ],
+    )  # fmt: skip
+    zoom = Record(
+        id="zoom",
+        source="toy",
+        task="vqa",
+        images=[zoom_img],
+        qa=[QA(question="What color is the roof?", answer="red", category="color")],
+        zoom=[Box.from_hbb([40.4, 30.6, 140.2, 90.5])],
+    )
+    mcq = Record(
+        id="mcq",
+        source="toy",
+        task="vqa",
+        images=[det_img],
+        qa=[QA(question="Which object?", answer="A", choices=["plane", "ship"])],
+    )
+    caption = Record(
+        id="cap", source="toy", task="caption", images=[det_img], captions=["one", "two", "three"]
+    )
+    scene = Record(id="scene", source="toy", task="classification", images=[det_img], label="port")
+    instruction = Record(
+        id="chat",
+        source="toy",
+        task="instruction",
+        images=[det_img],
+        conversation=[
+            Turn(role="user", text="<image>\nWhat is at <box:0>?", boxes=[Box.from_hbb(CAR)]),
+            Turn(role="assistant", text="A car."),
+        ],
+    )  # fmt: skip
+    turns = [Turn(role="user", text="<video> What changed?"), Turn(role="assistant", text="None.")]
+    video = instruction.model_copy(
+        update={"id": "video", "conversation": turns, "meta": {"video": True}}
+    )
+    no_classes = det.model_copy(update={"id": "nocls", "meta": {}})
+    return [det, ground, zoom, mcq, caption, scene, instruction, video, no_classes]
+
+
+def export(built: Path, out: Path, kind: str = "hbb") -> tuple[dict[str, int], dict[str, dict]]:
+    counts = export_dataset(built, out, "swift", band=BAND, kind=kind)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    return counts, {row["id"]: row for row in rows}
+
+
+@pytest.mark.parametrize("kind", ["hbb", "quad", "obb"])
+def test_detection_and_grounding_equal_render(records, tmp_path: Path, kind: str) -> None:
+    built = make_built(tmp_path, records)
+    _, rows = export(built, tmp_path / "out.jsonl", kind)
+    for rec in records[:2]:
+        # The grounding record has two expressions: with another generator the export could pick
+        # the other one, so compare against whichever it wrote.
+        for seed in range(16):
+            conv = render(rec, np.random.default_rng(seed), fixed_policy(kind))
+            user = conv.messages[1].text
+            if user in rows[rec.uid]["messages"][1]["content"]:
+                break
+        else:
+            pytest.fail(f"no render of {rec.uid} asks what the export asks")
+        texts = [m.text for m in conv.messages]
+        exported = rows[rec.uid]["messages"]
+        assert [m["role"] for m in exported] == [m.role for m in conv.messages]
+        assert exported[0]["content"] == texts[0] and exported[2]["content"] == texts[2]
+        assert exported[1]["content"] == "<image>" + texts[1]
+        assert rows[rec.uid]["images"] == [str((tmp_path / "data" / "det.png").resolve())]
+
+
+def test_hbb_line_follows_the_coco_rule(records, tmp_path: Path) -> None:
+    _, rows = export(make_built(tmp_path, records), tmp_path / "out.jsonl", "hbb")
+    # WIRE §2.2: x1, y1 as read, x2 = int(x + w), y2 = int(y + h), then int(v * 280 / 140).
+    x1, y1 = int(10.7 * 2), int(20.9 * 2)
+    x2, y2 = int(int(50.6) * 2), int(int(61.3) * 2)
+    assert (x1, y1, x2, y2) == (21, 41, 100, 122)  # truncating x1 first would give 20, 40
+    plane = f"{85 * 2},{90 * 2},{120 * 2},{125 * 2} plane"  # integer vertices: exact
+    messages = rows["toy/det"]["messages"]
+    assert messages[0] == {"role": "system", "content": SYS_HBB}
+    assert messages[2]["content"] == f"{plane}\n{x1},{y1},{x2},{y2} small vehicle\n"
+
+
+def test_every_task_exports_and_skips_are_counted(records, tmp_path: Path) -> None:
+    counts, rows = export(make_built(tmp_path, records), tmp_path / "out.jsonl")
+    assert counts == {
+        "records": 9,
+        "samples": 7,
+        "crops": 1,
+        "skipped_detection_invalid": 1,
+        "skipped_instruction_video": 1,
+    }
+    assert set(rows) == {
+        f"toy/{k}" for k in ("det", "ground", "zoom", "mcq", "cap", "scene", "chat")
+    }
+    for row in rows.values():
+        text = "".join(m["content"] for m in row["messages"])
+        assert text.count("<image>") == len(row["images"]) >= 1
+    assert rows["toy/scene"]["messages"][0]["content"].endswith("classes:port.")
+    assert rows["toy/chat"]["messages"][0]["content"] == "<image>What is at [20, 40, 100, 120]?"
+    assert rows["toy/mcq"]["messages"][0]["content"].startswith("<image>Which object?")
+
+
+def test_zoom_chain_crop_is_written_beside_the_export(records, tmp_path: Path) -> None:
+    _, rows = export(make_built(tmp_path, records), tmp_path / "out.jsonl")
+    row = rows["toy/zoom"]
+    conv = render(records[2], np.random.default_rng(0), fixed_policy("hbb"))
+    expected = [("<image>" if i in (1, 3) else "") + m.text for i, m in enumerate(conv.messages)]
+    assert [m["content"] for m in row["messages"]] == expected
+    assert row["messages"][0]["role"] == "system"
+    overview, crop = row["images"]
+    assert overview == str((tmp_path / "data" / "big.png").resolve())
+    window = conv.image_parts()[1].window
+    assert window == (40, 31, 140, 90)  # the region rounded to whole pixels, as PIL crops it
+    assert Path(crop).parent == (tmp_path / "out_crops").resolve() and crop.endswith(
+        "_40_31_140_90.png"
+    )
+    source = np.asarray(Image.open(tmp_path / "data" / "big.png"))
+    assert np.array_equal(np.asarray(Image.open(crop)), source[31:90, 40:140])
+
+
+def test_exports_are_reproducible(records, tmp_path: Path) -> None:
+    built = make_built(tmp_path, records)
+    export(built, tmp_path / "a.jsonl")
+    export(built, tmp_path / "b.jsonl")
+    a = (tmp_path / "a.jsonl").read_text().replace("a_crops", "X")
+    assert a == (tmp_path / "b.jsonl").read_text().replace("b_crops", "X")
+
+
+def test_cli_exports_llamafactory_with_box_and_seed(records, tmp_path: Path, capsys) -> None:
+    built = make_built(tmp_path, records)
+    out = tmp_path / "lf.jsonl"
+    argv = ["data", "export", str(built), "--format", "llamafactory", "--out", str(out)]
+    argv += ["--min-pixels", str(BAND.min_pixels), "--max-pixels", str(BAND.max_pixels)]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--box", "obb", "--seed", "3"])
+    assert info.value.code == 0, capsys.readouterr()
+    assert "9 records, 7 samples, 1 crops" in capsys.readouterr().out
+    info_file = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert info_file["lf"]["columns"] == {"messages": "messages", "images": "images"}
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--box", "poly"])
+    assert info.value.code != 0
