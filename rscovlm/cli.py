@@ -252,7 +252,8 @@ def data_export(
     min_pixels: int = typer.Option(64 * 28 * 28, "--min-pixels", help="Band minimum (chat)."),
     max_pixels: int = typer.Option(1296 * 28 * 28, "--max-pixels", help="Band maximum (chat)."),
     family: str = typer.Option("qwen2_5_vl", "--family", help="Model family (chat coords)."),
-    box: str = typer.Option("quad", "--box", help="Detection box kind (chat): quad or hbb."),
+    box: str = typer.Option("quad", "--box", help="Det./grounding box (chat): quad, hbb, obb."),
+    seed: int = typer.Option(0, "--seed", help="Render seed (chat; drawn per record uid)."),
 ) -> None:
     """Export a built dataset: COCO json of detections, or fixed-resolution conversations.
 
@@ -265,8 +266,9 @@ def data_export(
 
     options = {}
     if fmt != "coco":
-        box = _choice("--box", box, ("quad", "hbb"))
-        options = {"band": PixelBand(min_pixels, max_pixels), "family": family, "kind": box}
+        box = _choice("--box", box, ("quad", "hbb", "obb"))
+        band = PixelBand(min_pixels, max_pixels)
+        options = {"band": band, "family": family, "kind": box, "seed": seed}
     counts = export_dataset(built, out, fmt, source, **options)
     typer.echo(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
@@ -303,7 +305,7 @@ def data_zoom_build(
     )
 
 
-# --- model commands (rscovlm chat / zoom / serve) ---------------------------------------------
+# --- model commands (rscovlm chat / zoom / serve / detect) ------------------------------------
 
 
 def _hf_backend(model: str, device: str, dtype: str, adapter: str | None) -> object:
@@ -415,6 +417,93 @@ def serve(
     )
     typer.echo(f"serving {config.model_name} on http://{host}:{port}/v1", err=True)
     run_server(backend, config)  # type: ignore[arg-type]
+
+
+@app.command()
+def detect(
+    model: str = typer.Option(..., "--model", help="Checkpoint dir (openai: served model name)."),
+    image: str = typer.Option(..., "--image", help="Image or raster of any size (GeoTIFF ok)."),
+    out: str = typer.Option(..., "--out", help="Output folder."),
+    classes: str = typer.Option("dota1.0", "--classes", help="Class list name or file."),
+    formats: list[str] = typer.Option(
+        ["all"], "--format", help="jsonl, task1, coco, geojson or all (repeatable)."
+    ),
+    patch: int = typer.Option(1024, "--patch", help="Patch side in pixels."),
+    gap: int = typer.Option(200, "--gap", help="Overlap of neighbouring patches."),
+    rates: list[float] = typer.Option([1.0], "--rate", help="Resize rate (repeatable)."),
+    box: str = typer.Option("quad", "--box", help="quad (oriented) or hbb."),
+    batch: int = typer.Option(8, "--batch", help="Patches per generate call."),
+    nms_iou: float = typer.Option(0.1, "--nms-iou", help="Class-wise NMS IoU threshold."),
+    backend_name: str = typer.Option("hf", "--backend", help="hf, vllm or openai."),
+    base_url: str | None = typer.Option(None, "--base-url", help="openai: the API root."),
+    api_key_env: str | None = typer.Option(
+        None, "--api-key-env", help="openai: env variable of the API key (OPENAI_API_KEY)."
+    ),
+    family: str = typer.Option("qwen2_5_vl", "--family", help="openai: the model family."),
+    device: str = typer.Option("cpu", "--device", help="hf: torch device."),
+    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
+    adapter: str | None = typer.Option(None, "--adapter", help="hf: PEFT adapter directory."),
+    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+) -> None:
+    """Tiled detection: patches, detection prompt, parse, map back, rotated NMS, outputs.
+
+    Writes predictions.jsonl, task1/, coco.json, detections.geojson (map coordinates and CRS
+    for a georeferenced raster), raw_outputs.jsonl and summary.json into --out.
+
+    Examples:
+      rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/
+      rscovlm detect --backend openai --base-url URL --model m --image P1.png --out d --format task1
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rscovlm.data.split import TileSpec
+    from rscovlm.errors import InputError
+    from rscovlm.formats import get_classes
+    from rscovlm.imaging import open_raster
+    from rscovlm.model.backends import GenerationParams, make_backend
+    from rscovlm.model.detect import detect_image, resolve_formats, write_outputs
+
+    # Every input is checked before a model is loaded.
+    class_list = get_classes(classes)
+    chosen = resolve_formats(formats)
+    spec = TileSpec(patch, gap, tuple(rates))
+    if box not in ("quad", "hbb"):
+        raise InputError(f"--box must be quad or hbb, got {box!r}")
+    open_raster(image)
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    if backend_name == "hf":
+        backend = _hf_backend(model, device, dtype, adapter)
+    elif backend_name == "openai":
+        options: dict[str, object] = {"base_url": base_url, "family": family}
+        if api_key_env is not None:
+            options["api_key_env"] = api_key_env
+        backend = make_backend("openai", model, **options)
+    else:
+        backend = make_backend(backend_name, model, dtype=dtype)
+    console = Console(stderr=True)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("patches", total=None)
+
+        def on_batch(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = detect_image(
+            backend,  # type: ignore[arg-type]
+            image,
+            class_list,
+            spec=spec,
+            box=box,  # type: ignore[arg-type]
+            batch=batch,
+            nms_iou=nms_iou,
+            params=params,
+            progress=on_batch,
+        )
+    written = write_outputs(result, out, chosen)
+    for line in result.summary():
+        typer.echo(line, err=True)
+    typer.echo(f"{len(result.quads)} boxes written to {out} ({', '.join(written)})")
 
 
 # --- train commands -----------------------------------------------------------------------------

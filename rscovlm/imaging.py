@@ -16,6 +16,7 @@ numpy, Pillow and rasterio only; no torch.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ __all__ = [
     "pixel_to_map",
     "read_overview",
     "read_region",
+    "read_regions",
     "read_window",
     "verify_image",
 ]
@@ -333,6 +335,41 @@ def read_region(
     if out_size is not None and img.size != tuple(out_size):
         img = img.resize((int(out_size[0]), int(out_size[1])), Image.Resampling.BICUBIC)
     return img
+
+
+def read_regions(
+    path: str | Path,
+    windows: Sequence[tuple[int, int, int, int] | None],
+    out_sizes: Sequence[tuple[int, int] | None],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> list[Image.Image]:
+    """:func:`read_region` of several windows of one file, each resized to its ``out_sizes``.
+
+    The pixels are those :func:`read_region` gives window by window, but a small file (within
+    ``max_pixels``, not TIFF-like) is decoded once for all windows instead of once per window;
+    rasters are still read window by window.
+
+    Raises:
+        InputError: Unreadable file, an empty window, or the two lists differ in length.
+    """
+    if len(windows) != len(out_sizes):
+        raise InputError(f"{len(windows)} windows for {len(out_sizes)} output sizes")
+    path = Path(path)
+    width, height = image_size(path)
+    if width * height > max_pixels or path.suffix.lower() in _RASTER_SUFFIXES:
+        pairs = zip(windows, out_sizes, strict=True)
+        return [read_region(path, w, s, max_pixels) for w, s in pairs]
+    whole = _to_rgb(open_image_checked(path, max_pixels))
+    out = []
+    for window, size in zip(windows, out_sizes, strict=True):
+        x1, y1, x2, y2 = (0, 0, width, height) if window is None else (int(v) for v in window)
+        if x2 <= x1 or y2 <= y1:
+            raise InputError(f"empty window {(x1, y1, x2, y2)} of {path}")
+        img = whole if (x1, y1, x2, y2) == (0, 0, width, height) else whole.crop((x1, y1, x2, y2))
+        if size is not None and img.size != tuple(size):
+            img = img.resize((int(size[0]), int(size[1])), Image.Resampling.BICUBIC)
+        out.append(img)
+    return out
 
 
 def read_overview(

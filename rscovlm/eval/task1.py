@@ -6,12 +6,10 @@ A line is ``image_id score x1 y1 x2 y2 x3 y3 x4 y4`` (original pixels, any verte
 from __future__ import annotations
 
 import math
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
+from rscovlm.data.sources.dota import write_task1 as dota_write_task1
 from rscovlm.eval.metrics.boxes import DetBoxes
 
 __all__ = ["parse_task1_line", "task1_class", "write_task1"]
@@ -55,32 +53,19 @@ def write_task1(
 ) -> list[Path]:
     """Write one ``Task1_<class>.txt`` per class (every class, empty ones too) and a zip.
 
+    The writer lives with the DOTA reader (:func:`rscovlm.data.sources.dota.write_task1`) so
+    the model floor can write Task1 files too; this adapter passes the columns of ``boxes``.
     Lines are ``image score x1 y1 ... x4 y4`` with Python's shortest round-trip float text, so
-    reading the files back gives the same numbers (and the same ties). The zip holds the files at
-    its root, as the DOTA evaluation server expects.
+    reading the files back gives the same numbers (and the same ties). The zip holds the files
+    at its root, as the DOTA evaluation server expects.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    order = np.lexsort((-boxes.scores, boxes.image))
-    for c, name in enumerate(classes):
-        rows = order[boxes.label[order] == c]
-        coords = boxes.quads[rows].reshape(-1, 8).tolist()
-        scores = boxes.scores[rows].tolist()
-        lines = (
-            f"{images[i]} {s!r} " + " ".join(repr(v) for v in q) + "\n"
-            for i, s, q in zip(boxes.image[rows].tolist(), scores, coords, strict=True)
-        )
-        target = out / f"Task1_{name}.txt"
-        tmp = target.with_suffix(".txt.tmp")
-        tmp.write_text("".join(lines), encoding="utf-8")
-        tmp.replace(target)
-        paths.append(target)
-    if zip_path is not None:
-        zip_target = Path(zip_path)
-        tmp_zip = zip_target.with_name(zip_target.name + ".tmp")
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for p in paths:
-                archive.write(p, arcname=p.name)
-        tmp_zip.replace(zip_target)
-    return paths
+    return dota_write_task1(
+        out_dir,
+        images,
+        classes,
+        boxes.image,
+        boxes.label,
+        boxes.quads,
+        boxes.scores,
+        zip_path=zip_path,
+    )

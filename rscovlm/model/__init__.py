@@ -1,10 +1,36 @@
-"""Models: the real Qwen2 tokenizer, tiny test models, and checkpoint loading.
+"""Models: the real Qwen2 tokenizer, tiny test models, checkpoint loading, the conversation
+encoder, inference backends (``hf``, ``vllm``, ``openai``, ``replay``), the Zoom-in Chain agent,
+tiled detection and the OpenAI-compatible server.
 
 Importing this package is cheap: torch and transformers are imported by the functions that
-need them, and a missing one raises :class:`rscovlm.errors.MissingExtraError` naming the
-``train`` extra.
+need them (the ``hf`` and ``vllm`` backends are built by :func:`make_backend` or imported from
+their modules), and a missing one raises :class:`rscovlm.errors.MissingExtraError` naming the
+extra.
 """
 
+from rscovlm.model.backends import (
+    BACKENDS,
+    Backend,
+    GenerationParams,
+    ReplayBackend,
+    Usage,
+    make_backend,
+)
+from rscovlm.model.detect import (
+    DETECT_FORMATS,
+    DetectionResult,
+    PatchResult,
+    detect_image,
+    detection_conversation,
+    write_outputs,
+)
+from rscovlm.model.encoding import (
+    EncodedBatch,
+    encode,
+    image_part,
+    load_part_image,
+    question_conversation,
+)
 from rscovlm.model.loading import (
     LoadedModel,
     detect_family,
@@ -14,6 +40,7 @@ from rscovlm.model.loading import (
     mm_token_type_ids,
     resolve_attn,
 )
+from rscovlm.model.serve import ServerConfig, make_server
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES, TinySpec, build_tiny_model, tiny_config
 from rscovlm.model.tokenizer import (
     QWEN2_5_VL_CHAT_TEMPLATE,
@@ -25,25 +52,49 @@ from rscovlm.model.tokenizer import (
     chat_template_for,
     save_tokenizer,
 )
+from rscovlm.model.zoom import ZoomAgent, ZoomQuery, ZoomResult, draw_trace
 
 __all__ = [
+    "BACKENDS",
+    "DETECT_FORMATS",
     "FAMILY_ARCHITECTURES",
     "QWEN2_5_VL_CHAT_TEMPLATE",
     "QWEN2_ADDED_TOKENS",
     "QWEN3_EXTRA_TOKENS",
     "QWEN3_VL_CHAT_TEMPLATE",
+    "Backend",
+    "DetectionResult",
+    "EncodedBatch",
+    "GenerationParams",
     "LoadedModel",
+    "PatchResult",
+    "ReplayBackend",
+    "ServerConfig",
     "TinySpec",
+    "Usage",
+    "ZoomAgent",
+    "ZoomQuery",
+    "ZoomResult",
     "added_tokens_for",
     "build_qwen2_tokenizer",
     "build_tiny_model",
     "chat_template_for",
     "detect_family",
+    "detect_image",
+    "detection_conversation",
+    "draw_trace",
+    "encode",
+    "image_part",
     "load_checkpoint",
     "load_image_processor",
+    "load_part_image",
     "load_tokenizer",
+    "make_backend",
+    "make_server",
     "mm_token_type_ids",
+    "question_conversation",
     "resolve_attn",
     "save_tokenizer",
     "tiny_config",
+    "write_outputs",
 ]

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from rscovlm.data.record import BadEntry, Box, Instance, Record
 from rscovlm.data.sources._common import (
@@ -46,6 +47,7 @@ __all__ = [
     "parse_dota_labels",
     "parse_patch_name",
     "read_dota_labels",
+    "write_task1",
 ]
 
 
@@ -280,3 +282,65 @@ def iter_dota_records(
             source_file=label_path,
             meta=meta,
         )
+
+
+# --- Task1 result files (DOTA evaluation server) ----------------------------------------------
+
+
+def write_task1(
+    out_dir: str | Path,
+    images: Sequence[str],
+    classes: Sequence[str],
+    image_index: ArrayLike,
+    labels: ArrayLike,
+    quads: ArrayLike,
+    scores: ArrayLike,
+    *,
+    zip_path: str | Path | None = None,
+) -> list[Path]:
+    """Write one ``Task1_<class>.txt`` per class (every class, empty ones too) and a zip.
+
+    Box ``k`` lies on image ``images[image_index[k]]``, has class ``classes[labels[k]]``, the
+    ``(4, 2)`` quad ``quads[k]`` in original pixels and ``scores[k]``. Lines are ``image score x1
+    y1 ... x4 y4`` with Python's shortest round-trip float text, so reading the files back gives
+    the same numbers (and the same ties); within a file boxes go by image, then descending
+    score. Every file is written to a temporary name and renamed. The zip holds the files at its
+    root, as the DOTA evaluation server expects.
+
+    Raises:
+        InputError: The arrays disagree in length.
+    """
+    image = np.asarray(image_index, dtype=np.int64).reshape(-1)
+    label = np.asarray(labels, dtype=np.int64).reshape(-1)
+    score = np.asarray(scores, dtype=np.float64).reshape(-1)
+    coords = np.asarray(quads, dtype=np.float64).reshape(-1, 8)
+    if not len(image) == len(label) == len(score) == len(coords):
+        raise InputError(
+            f"Task1 boxes disagree: {len(image)} images, {len(label)} labels, "
+            f"{len(score)} scores, {len(coords)} quads"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    order = np.lexsort((-score, image))
+    for c, name in enumerate(classes):
+        rows = order[label[order] == c]
+        lines = (
+            f"{images[i]} {s!r} " + " ".join(repr(v) for v in q) + "\n"
+            for i, s, q in zip(
+                image[rows].tolist(), score[rows].tolist(), coords[rows].tolist(), strict=True
+            )
+        )
+        target = out / f"Task1_{name}.txt"
+        tmp = target.with_suffix(".txt.tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.replace(target)
+        paths.append(target)
+    if zip_path is not None:
+        zip_target = Path(zip_path)
+        tmp_zip = zip_target.with_name(zip_target.name + ".tmp")
+        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for p in paths:
+                archive.write(p, arcname=p.name)
+        tmp_zip.replace(zip_target)
+    return paths

@@ -1,0 +1,643 @@
+"""Tiled detection over images of any size: patches → detection prompt → parse → map back → NMS.
+
+:func:`detect_image` runs one image through any :class:`~rscovlm.model.backends.Backend`:
+
+1. **Tiling.** The image is cut with the data engine's DOTA-style tiling
+   (:func:`rscovlm.data.split.plan_windows`, a :class:`~rscovlm.data.split.TileSpec` of patch
+   size, gap and resize rates). Patches are read batch by batch with
+   :func:`rscovlm.imaging.read_regions` (windowed reads for rasters, so a 30000² GeoTIFF is
+   never decoded whole; a small PNG is decoded once per batch); a patch that cannot be read is
+   reported and skipped. Patches are named ``<image_id>__<rate>__<x>___<y>``
+   (:func:`~rscovlm.data.sources.dota.format_patch_name`).
+2. **Prompt.** ``[system, user[patch, "find the {classes}."]]`` with the plain system prompt of
+   the box kind and the evaluation user text (trailing period, WIRE §2.7); the patch is resized
+   into the backend's pixel band (:func:`rscovlm.model.encoding.image_part`).
+3. **Batched generation**, ``batch`` patches per call.
+4. **Parsing** with :func:`rscovlm.formats.parse_detections` (plain or JSON, hbb / obb / quad
+   lines all read, as the evaluation does) and :class:`rscovlm.formats.LabelMatcher` (exact,
+   normalised, fuzzy with a cutoff). Unreadable lines, labels that match no class and boxes of
+   zero area are *counted* per patch and in total, never dropped silently.
+5. **Mapping back**: model coordinates → patch pixels with
+   :meth:`~rscovlm.resolution.CoordMap.to_original`, then the patch origin (and rate) with
+   :meth:`~rscovlm.data.sources.dota.PatchName.to_original`.
+6. **Merging**: class-wise rotated NMS (:func:`rscovlm.geometry.rotated_nms`, polygon IoU,
+   default threshold 0.1 as the DOTA merge). A VLM scores every box 1, so ties are visited in a
+   fixed order — larger box first (a box cut by a patch border loses to the whole one), then by
+   coordinates — and the result does not depend on the order of patches or lines.
+
+The counts add up: ``n_objects = n_unknown_label + n_degenerate + n_before_nms`` and
+``n_before_nms = n_kept + n_suppressed``.
+
+Outputs (:func:`write_outputs`, each written to a temporary file and renamed): rscovlm
+predictions JSONL (``image_id``, ``class``, ``quad``, ``score``; what ``rscovlm eval det
+--pred-format jsonl`` reads), DOTA Task1 files, COCO json (8-value segmentation polygons plus
+``bbox`` and ``score``), GeoJSON (polygons in the raster's CRS through its geotransform when it
+is georeferenced, else pixel coordinates with no CRS), the raw model output of every patch in the
+``vlm`` schema of ``rscovlm eval`` (``raw_outputs.jsonl``), and ``summary.json`` with the
+counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rscovlm import geometry
+from rscovlm.data.conversation import Conversation, ImagePart
+from rscovlm.data.sources.dota import PatchName, format_patch_name, write_task1
+from rscovlm.data.split import TileSpec, plan_windows
+from rscovlm.errors import InputError
+from rscovlm.formats import (
+    LabelMatcher,
+    detection_system_prompt,
+    detection_user_prompt,
+    parse_detections,
+)
+from rscovlm.imaging import RasterInfo, open_raster, pixel_to_map, read_region, read_regions
+from rscovlm.model.backends.base import Backend, GenerationParams
+from rscovlm.model.encoding import image_part, question_conversation
+from rscovlm.resolution import PixelBand, get_family
+
+__all__ = [
+    "DEFAULT_NMS_IOU",
+    "DETECT_FORMATS",
+    "DetectionResult",
+    "Patch",
+    "PatchResult",
+    "detect_image",
+    "detection_conversation",
+    "plan_patches",
+    "resolve_formats",
+    "write_coco",
+    "write_geojson",
+    "write_jsonl",
+    "write_outputs",
+    "write_raw_outputs",
+]
+
+DETECT_FORMATS = ("jsonl", "task1", "coco", "geojson")
+"""Output formats of :func:`write_outputs` (``all`` selects every one)."""
+DEFAULT_NMS_IOU = 0.1
+"""Same-class boxes overlapping more than this are merged (the DOTA devkit's merge)."""
+
+DetectBox = Literal["quad", "hbb"]
+_TO_QUAD: dict[str, Callable[[Any], NDArray[np.float64]]] = {
+    "quad": geometry.as_quads,
+    "hbb": geometry.hbb_to_quad,
+    "obb": geometry.obb_to_quad,
+}
+_MAX_KEPT_REJECTIONS = 20  # per patch, in the result (all are counted)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One tile of the image.
+
+    Attributes:
+        name: ``<image_id>__<rate>__<x>___<y>`` (the devkit's patch name).
+        origin: Its origin; patch pixel ``p`` is original pixel ``(p + (x, y)) / rate``.
+        window: The region read, in ORIGINAL pixels ``(x1, y1, x2, y2)``.
+        part: The image part fed to the model (``orig_size`` = patch size at its rate).
+    """
+
+    name: str
+    origin: PatchName
+    window: tuple[int, int, int, int]
+    part: ImagePart
+
+
+@dataclass
+class PatchResult:
+    """What one patch gave.
+
+    Attributes:
+        name: The patch name.
+        window: Its region in original pixels.
+        output: The raw model output (``None`` when the patch could not be read).
+        n_objects: Boxes read from the output.
+        n_kept_before_nms: Boxes with a known class and a non-zero area.
+        n_unreadable: Lines or JSON items the parser could not read.
+        n_unknown_label: Boxes whose label matches no class.
+        n_degenerate: Boxes of zero area (or non-finite) in original pixels.
+        empty: The output said "There are none.".
+        error: Why the patch could not be read (it then got no prompt).
+        rejected: The first unreadable pieces with reasons (all are counted).
+    """
+
+    name: str
+    window: tuple[int, int, int, int]
+    output: str | None = None
+    n_objects: int = 0
+    n_kept_before_nms: int = 0
+    n_unreadable: int = 0
+    n_unknown_label: int = 0
+    n_degenerate: int = 0
+    empty: bool = False
+    error: str | None = None
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class DetectionResult:
+    """The merged detections of one image and the account of every patch.
+
+    Attributes:
+        image: The image path.
+        image_id: Its id in every output (default: the file stem).
+        raster: Its header (size, CRS, geotransform).
+        classes: The class list (original spelling); ``labels`` index it.
+        box: The box kind the model was asked for.
+        family: The model family (coordinate convention).
+        quads: ``(N, 4, 2)`` kept boxes in original pixels.
+        labels: ``(N,)`` class index of each kept box.
+        scores: ``(N,)`` scores (1 for a VLM: the mAP_nc protocol).
+        patches: One :class:`PatchResult` per patch, in tiling order.
+        parts: The model-side size of each patch, for ``raw_outputs.jsonl``.
+        n_before_nms: Boxes that entered NMS.
+        unknown_labels: Count of each label text that matched no class.
+    """
+
+    image: Path
+    image_id: str
+    raster: RasterInfo
+    classes: tuple[str, ...]
+    box: str
+    family: str
+    quads: NDArray[np.float64]
+    labels: NDArray[np.int64]
+    scores: NDArray[np.float64]
+    patches: list[PatchResult]
+    parts: list[ImagePart]
+    n_before_nms: int
+    unknown_labels: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the image."""
+        return self.raster.size
+
+    @property
+    def class_names(self) -> list[str]:
+        """The class of each kept box."""
+        return [self.classes[i] for i in self.labels.tolist()]
+
+    def counts(self) -> dict[str, int]:
+        """Every count of the run (they add up, see the module docstring)."""
+        p = self.patches
+        return {
+            "n_patches": len(p),
+            "n_failed_patches": sum(r.error is not None for r in p),
+            "n_outputs": sum(r.output is not None for r in p),
+            "n_empty_outputs": sum(r.empty and not r.n_objects for r in p),
+            "n_objects": sum(r.n_objects for r in p),
+            "n_unreadable": sum(r.n_unreadable for r in p),
+            "n_unknown_label": sum(r.n_unknown_label for r in p),
+            "n_degenerate": sum(r.n_degenerate for r in p),
+            "n_before_nms": self.n_before_nms,
+            "n_suppressed": self.n_before_nms - len(self.quads),
+            "n_kept": len(self.quads),
+        }
+
+    def summary(self) -> list[str]:
+        """Human-readable lines."""
+        c = self.counts()
+        lines = [
+            f"{self.image_id}: {c['n_patches']} patches ({c['n_failed_patches']} unreadable), "
+            f"{c['n_outputs']} outputs ({c['n_empty_outputs']} with no objects)",
+            f"{c['n_objects']} boxes read = {c['n_before_nms']} merged + "
+            f"{c['n_unknown_label']} unknown label + {c['n_degenerate']} zero area; "
+            f"{c['n_unreadable']} unreadable lines",
+            f"{c['n_before_nms']} merged = {c['n_kept']} kept + {c['n_suppressed']} removed by NMS",
+        ]
+        if self.unknown_labels:
+            top = ", ".join(f"{k!r} ×{v}" for k, v in self.unknown_labels.most_common(5))
+            lines.append(f"unknown labels: {top}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready account (no boxes): counts, per-patch results, unknown labels."""
+        return {
+            "image": str(self.image),
+            "image_id": self.image_id,
+            "size": list(self.size),
+            "crs": self.raster.crs,
+            "classes": list(self.classes),
+            "box": self.box,
+            "family": self.family,
+            "counts": self.counts(),
+            "unknown_labels": dict(self.unknown_labels),
+            "patches": [{k: v for k, v in vars(r).items() if k != "output"} for r in self.patches],
+        }
+
+
+def plan_patches(
+    image: str | Path,
+    size: tuple[int, int],
+    spec: TileSpec,
+    band: PixelBand,
+    family: str,
+    image_id: str,
+) -> list[Patch]:
+    """The patches of a ``size = (w, h)`` image, every rate of ``spec``, row by row.
+
+    At rate ``r`` the image is tiled as if resized to ``round(w·r) × round(h·r)``; each patch
+    reads the matching original window and resizes it into the band in one step.
+    """
+    width, height = size
+    patches: list[Patch] = []
+    for rate in spec.rates:
+        sw, sh = max(1, round(width * rate)), max(1, round(height * rate))
+        for x0, y0, x1, y1 in plan_windows(sw, sh, spec.size, spec.gap):
+            name = format_patch_name(image_id, rate, x0, y0)
+            ox, oy = round(x0 / rate), round(y0 / rate)
+            window = (
+                ox,
+                oy,
+                min(width, max(ox + 1, ox + round((x1 - x0) / rate))),
+                min(height, max(oy + 1, oy + round((y1 - y0) / rate))),
+            )
+            part = replace(image_part(image, (x1 - x0, y1 - y0), band, family), window=window)
+            patches.append(Patch(name, PatchName(image_id, rate, x0, y0), window, part))
+    return patches
+
+
+def detection_conversation(
+    part: ImagePart,
+    classes: Sequence[str],
+    box: DetectBox = "quad",
+    *,
+    family: str = "qwen2_5_vl",
+    meta: dict[str, Any] | None = None,
+) -> Conversation:
+    """``[system, user[image, "find the {classes}."]]``: the evaluation's plain detection
+    prompt (WIRE §2.7) for one image part."""
+    if box not in ("quad", "hbb"):
+        raise InputError(f"box must be quad or hbb, got {box!r}")
+    return question_conversation(
+        detection_user_prompt(classes, eval_mode=True),
+        part,
+        system=detection_system_prompt(box),
+        family=family,
+        meta={"task": "detection", "variant": "plain", **(meta or {})},
+    )
+
+
+def _read_patch(
+    output: str, patch: Patch, matcher: LabelMatcher, index: dict[str, int], family: str
+) -> tuple[PatchResult, list[NDArray[np.float64]], list[int], Counter[str]]:
+    """Parse one patch's output and map its boxes to original pixels; also the unknown
+    labels."""
+    result = PatchResult(patch.name, patch.window, output)
+    parsed = parse_detections(output)
+    result.empty = parsed.empty
+    result.n_objects = len(parsed.objects)
+    result.n_unreadable = len(parsed.rejected)
+    result.rejected = [(r.line[:200], r.reason) for r in parsed.rejected[:_MAX_KEPT_REJECTIONS]]
+    cmap = patch.part.coord_map(family)
+    quads: list[NDArray[np.float64]] = []
+    labels: list[int] = []
+    unknown: Counter[str] = Counter()
+    for obj in parsed.objects:
+        found = matcher.match(obj.label).label
+        if found is None:
+            result.n_unknown_label += 1
+            unknown[obj.label] += 1
+            continue
+        try:
+            local = cmap.to_original([obj.coords], obj.kind)
+            quad = patch.origin.to_original(_TO_QUAD[obj.kind](local))[0]
+        except InputError:  # non-finite numbers
+            result.n_degenerate += 1
+            continue
+        if not geometry.valid_quads(quad[None])[0]:
+            result.n_degenerate += 1
+            continue
+        quads.append(quad)
+        labels.append(index[found])
+    result.n_kept_before_nms = len(quads)
+    return result, quads, labels, unknown
+
+
+def _merge(
+    quads: NDArray[np.float64], labels: NDArray[np.int64], scores: NDArray[np.float64], iou: float
+) -> NDArray[np.int64]:
+    """Indices kept by class-wise rotated NMS, visited by score, area, then coordinates."""
+    if not len(quads):
+        return np.zeros(0, dtype=np.int64)
+    flat = quads.reshape(len(quads), 8)
+    keys = [flat[:, j] for j in range(7, -1, -1)]
+    order = np.lexsort((*keys, -geometry.quad_area(quads), -scores, labels))
+    kept = geometry.rotated_nms(quads[order], scores[order], iou, labels=labels[order])
+    return np.sort(order[kept])
+
+
+def _read_batch(
+    path: Path, chunk: Sequence[Patch]
+) -> tuple[list[tuple[Patch, Any]], dict[str, PatchResult]]:
+    """The pixels of each patch (a small file decoded once per batch); a patch that cannot be
+    read is reported with its reason and the run goes on."""
+    try:
+        images = read_regions(path, [p.window for p in chunk], [p.part.resized_size for p in chunk])
+        return list(zip(chunk, images, strict=True)), {}
+    except InputError:
+        pass  # find out which patches fail, one by one
+    ready: list[tuple[Patch, Any]] = []
+    failed: dict[str, PatchResult] = {}
+    for patch in chunk:
+        try:
+            ready.append((patch, read_region(path, patch.window, patch.part.resized_size)))
+        except InputError as exc:  # a corrupt tile
+            failed[patch.name] = PatchResult(patch.name, patch.window, error=str(exc))
+    return ready, failed
+
+
+def detect_image(
+    backend: Backend,
+    image: str | Path,
+    classes: Sequence[str],
+    *,
+    spec: TileSpec | None = None,
+    box: DetectBox = "quad",
+    batch: int = 8,
+    nms_iou: float = DEFAULT_NMS_IOU,
+    params: GenerationParams | None = None,
+    image_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> DetectionResult:
+    """Detect ``classes`` in ``image`` (any size) patch by patch and merge the boxes.
+
+    Args:
+        backend: Any backend; its ``band`` and ``family`` decide patch sizes and coordinates.
+        image: PNG/JPEG/TIFF/GeoTIFF of any size.
+        classes: The class list in original spelling (e.g. :data:`rscovlm.formats.DOTA_V1_0`).
+        spec: Tiling (default 1024² patches, gap 200, rate 1).
+        box: ``quad`` (oriented, the released detector) or ``hbb`` prompt.
+        batch: Patches per :meth:`Backend.generate` call (and images in memory at once).
+        nms_iou: Class-wise NMS threshold in ``[0, 1]``; 1 keeps every box.
+        params: Decoding (default greedy, the evaluation's).
+        image_id: Name in the outputs (default: the file stem).
+        progress: Called with ``(patches done, patches total)`` after each batch.
+
+    Raises:
+        InputError: The image cannot be opened, or a bad option.
+    """
+    if batch < 1:
+        raise InputError(f"batch must be ≥ 1, got {batch}")
+    if not 0.0 <= nms_iou <= 1.0:
+        raise InputError(f"nms_iou must be in [0, 1], got {nms_iou}")
+    if box not in ("quad", "hbb"):
+        raise InputError(f"box must be quad or hbb, got {box!r}")
+    classes = tuple(classes)
+    matcher = LabelMatcher(classes)
+    index = {name: i for i, name in enumerate(classes)}
+    path = Path(image)
+    raster = open_raster(path)
+    image_id = image_id or path.stem
+    family = get_family(backend.family).name
+    spec = spec or TileSpec(1024, 200)
+    patches = plan_patches(path, raster.size, spec, backend.band, family, image_id)
+    params = params or GenerationParams()
+    results: list[PatchResult] = []
+    all_quads: list[NDArray[np.float64]] = []
+    all_labels: list[int] = []
+    unknown: Counter[str] = Counter()
+    for start in range(0, len(patches), batch):
+        chunk = patches[start : start + batch]
+        ready, failed = _read_batch(path, chunk)
+        outputs: dict[str, str] = {}
+        if ready:
+            convs = [
+                detection_conversation(p.part, classes, box, family=family, meta={"id": p.name})
+                for p, _ in ready
+            ]
+            texts = backend.generate(convs, params, images=[[img] for _, img in ready])
+            if len(texts) != len(convs):
+                raise InputError(f"the backend gave {len(texts)} outputs for {len(convs)} prompts")
+            outputs = {p.name: t for (p, _), t in zip(ready, texts, strict=True)}
+        for patch in chunk:
+            if patch.name in failed:
+                results.append(failed[patch.name])
+                continue
+            res, quads, labels, missed = _read_patch(
+                outputs[patch.name], patch, matcher, index, family
+            )
+            unknown.update(missed)
+            results.append(res)
+            all_quads.extend(quads)
+            all_labels.extend(labels)
+        if progress is not None:
+            progress(min(start + batch, len(patches)), len(patches))
+    quads = np.stack(all_quads) if all_quads else np.zeros((0, 4, 2))
+    labels = np.asarray(all_labels, dtype=np.int64)
+    scores = np.ones(len(quads))
+    kept = _merge(quads, labels, scores, nms_iou)
+    return DetectionResult(
+        image=path,
+        image_id=image_id,
+        raster=raster,
+        classes=classes,
+        box=box,
+        family=family,
+        quads=quads[kept],
+        labels=labels[kept],
+        scores=scores[kept],
+        patches=results,
+        parts=[p.part for p in patches],
+        n_before_nms=len(quads),
+        unknown_labels=unknown,
+    )
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def resolve_formats(values: Iterable[str] | None) -> tuple[str, ...]:
+    """Formats named by the user (``all``, repeated names, comma lists) in canonical order.
+
+    Raises:
+        InputError: An unknown name.
+    """
+    names = {n.strip().lower() for v in (values or ["all"]) for n in str(v).split(",")} - {""}
+    if not names or "all" in names:
+        return DETECT_FORMATS
+    unknown = sorted(names - set(DETECT_FORMATS))
+    if unknown:
+        raise InputError(
+            f"unknown output format {', '.join(unknown)}; choose from "
+            f"{', '.join(DETECT_FORMATS)} or all"
+        )
+    return tuple(f for f in DETECT_FORMATS if f in names)
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the umask applies
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_jsonl(result: DetectionResult, path: str | Path) -> Path:
+    """rscovlm predictions: one ``{"image_id", "class", "quad", "score"}`` line per box."""
+    lines = (
+        json.dumps(
+            {"image_id": result.image_id, "class": c, "quad": q.reshape(-1).tolist(), "score": s}
+        )
+        + "\n"
+        for c, q, s in zip(result.class_names, result.quads, result.scores.tolist(), strict=True)
+    )
+    return _atomic_write(Path(path), "".join(lines))
+
+
+def write_raw_outputs(result: DetectionResult, path: str | Path) -> Path:
+    """Every patch's raw output in the ``vlm`` schema of ``rscovlm eval`` (re-evaluable, and
+    mergeable by ``rscovlm eval merge``); unreadable patches are left out (see the summary)."""
+    lines = []
+    for res, part in zip(result.patches, result.parts, strict=True):
+        if res.output is None:
+            continue
+        record = {
+            "image_id": res.name,
+            "output": res.output,
+            "orig_size": list(part.orig_size),
+            "resized_size": list(part.resized_size),
+            "family": result.family,
+        }
+        lines.append(json.dumps(record) + "\n")
+    return _atomic_write(Path(path), "".join(lines))
+
+
+def write_coco(result: DetectionResult, path: str | Path) -> Path:
+    """A COCO detection json: one image, every class as a category (ids from 1), and one
+    annotation per box with an 8-value ``segmentation`` polygon, its ``bbox`` ``[x, y, w, h]``,
+    ``area`` and ``score`` (readable by :func:`rscovlm.data.sources.coco.read_coco_detection`)."""
+    width, height = result.size
+    hbb = geometry.quad_to_hbb(result.quads) if len(result.quads) else np.zeros((0, 4))
+    area = geometry.quad_area(result.quads) if len(result.quads) else np.zeros(0)
+    annotations = [
+        {
+            "id": k + 1,
+            "image_id": 1,
+            "category_id": int(label) + 1,
+            "segmentation": [quad.reshape(-1).tolist()],
+            "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]), float(b[3] - b[1])],
+            "area": float(a),
+            "score": float(s),
+            "iscrowd": 0,
+        }
+        for k, (quad, label, b, a, s) in enumerate(
+            zip(result.quads, result.labels, hbb, area, result.scores, strict=True)
+        )
+    ]
+    doc = {
+        "images": [{"id": 1, "file_name": result.image.name, "width": width, "height": height}],
+        "categories": [{"id": i + 1, "name": name} for i, name in enumerate(result.classes)],
+        "annotations": annotations,
+    }
+    return _atomic_write(Path(path), json.dumps(doc) + "\n")
+
+
+_EPSG = re.compile(r"^EPSG:(\d+)$", re.IGNORECASE)
+
+
+def _ring(points: NDArray[np.float64]) -> list[list[float]]:
+    """A closed ring, counter-clockwise in its own axes (the GeoJSON right-hand rule)."""
+    x, y = points[:, 0], points[:, 1]
+    signed = float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y))
+    if signed < 0:
+        points = points[::-1]
+    ring = points.tolist()
+    return [*ring, ring[0]]
+
+
+def write_geojson(result: DetectionResult, path: str | Path) -> Path:
+    """A GeoJSON FeatureCollection, one Polygon per box.
+
+    A georeferenced raster gives map coordinates (:func:`rscovlm.imaging.pixel_to_map` of the
+    quad's vertices, pixel corners at integers) in the raster's CRS, named by the collection's
+    ``crs`` member (the pre-RFC 7946 form GDAL and QGIS read; RFC 7946 itself only allows
+    WGS 84, which would need a reprojection). Otherwise the coordinates are pixels (y down) and
+    there is no ``crs``. Each feature keeps its pixel ``quad``, ``class`` and ``score``.
+    """
+    geo = result.raster.georeferenced
+    features = []
+    for quad, name, score in zip(
+        result.quads, result.class_names, result.scores.tolist(), strict=True
+    ):
+        points = pixel_to_map(result.raster, quad) if geo else np.asarray(quad, dtype=np.float64)
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Polygon", "coordinates": [_ring(points)]},
+                "properties": {
+                    "image_id": result.image_id,
+                    "class": name,
+                    "score": score,
+                    "quad": quad.reshape(-1).tolist(),
+                },
+            }
+        )
+    doc: dict[str, Any] = {"type": "FeatureCollection"}
+    if geo and result.raster.crs is not None:
+        match = _EPSG.match(result.raster.crs)
+        name = f"urn:ogc:def:crs:EPSG::{match.group(1)}" if match else result.raster.crs
+        doc["crs"] = {"type": "name", "properties": {"name": name}}
+    doc["properties"] = {"coordinates": "map" if geo else "pixel", "image_id": result.image_id}
+    doc["features"] = features
+    return _atomic_write(Path(path), json.dumps(doc) + "\n")
+
+
+def write_outputs(
+    result: DetectionResult, out_dir: str | Path, formats: Iterable[str] | None = None
+) -> dict[str, Path]:
+    """Write the chosen formats into ``out_dir`` (created), plus ``raw_outputs.jsonl`` and
+    ``summary.json`` always.
+
+    Files: ``predictions.jsonl``, ``task1/Task1_<class>.txt`` (every class), ``coco.json``,
+    ``detections.geojson``.
+
+    Returns:
+        The path of each written output by name (``task1`` is the folder).
+    """
+    chosen = resolve_formats(formats)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    if "jsonl" in chosen:
+        written["jsonl"] = write_jsonl(result, out / "predictions.jsonl")
+    if "task1" in chosen:
+        write_task1(
+            out / "task1",
+            [result.image_id],
+            result.classes,
+            np.zeros(len(result.quads), dtype=np.int64),
+            result.labels,
+            result.quads,
+            result.scores,
+        )
+        written["task1"] = out / "task1"
+    if "coco" in chosen:
+        written["coco"] = write_coco(result, out / "coco.json")
+    if "geojson" in chosen:
+        written["geojson"] = write_geojson(result, out / "detections.geojson")
+    written["raw"] = write_raw_outputs(result, out / "raw_outputs.jsonl")
+    summary = {**result.to_dict(), "outputs": {k: str(v) for k, v in written.items()}}
+    written["summary"] = _atomic_write(
+        out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    )
+    return written
