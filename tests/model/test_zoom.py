@@ -144,3 +144,16 @@ def test_target_visible_in_crop_of_huge_geotiff_and_tiny_model_end_to_end(
         CoordMap((20480, 20480), (1008, 1008)).to_resized([result.windows[0]], "hbb")[0].astype(int)
     )
     assert tuple(drawn[y1 + 1, x1 + 1]) == (255, 60, 60)  # hop 1's box outline
+
+
+def test_replay_can_leave_images_unrecorded() -> None:
+    from rscovlm.data.conversation import Conversation, Message, TextPart
+    from rscovlm.model.backends.replay import ReplayBackend
+
+    conv = Conversation([Message("user", [TextPart("hi")])])
+    keep, drop = ReplayBackend(["a"]), ReplayBackend(["a"], record_images=False)
+    keep.generate([conv], images=[["pixels"]])
+    drop.generate([conv], images=[["pixels"]])
+    assert keep.calls[0][1] == [["pixels"]]
+    assert drop.calls[0][1] == []
+    assert drop.calls[0][0] == [conv]

@@ -21,7 +21,8 @@ class ReplayBackend:
     ``script`` is one of: a list of outputs served in order to whatever asks; a mapping from a
     conversation's ``meta[key]`` (default ``"id"``) to that sample's outputs in order (per-sample
     scripts make batched runs order-independent); or a function of the conversation. Every call
-    is recorded in :attr:`calls` as ``(conversations, images)``.
+    is recorded in :attr:`calls` as ``(conversations, images)``; pass ``record_images=False``
+    for long runs (a tiled pass over a huge raster would otherwise keep every patch in memory).
 
     Raises:
         InputError: A script runs out.
@@ -34,10 +35,12 @@ class ReplayBackend:
         family: str = "qwen2_5_vl",
         band: PixelBand = RSCOVLM_BAND,
         key: str = "id",
+        record_images: bool = True,
     ) -> None:
         self.family = family
         self.band = band
         self.key = key
+        self.record_images = record_images
         self.last_usage: list[Usage] = []
         self.calls: list[tuple[list[Conversation], list[Any]]] = []
         self._fn: Callable[[Conversation], str] | None = None
@@ -70,7 +73,8 @@ class ReplayBackend:
         images: ImageLists | None = None,
     ) -> list[str]:
         """The next scripted output of each conversation."""
-        self.calls.append((list(conversations), list(images) if images is not None else []))
+        kept = list(images) if images is not None and self.record_images else []
+        self.calls.append((list(conversations), kept))
         out = [self._next(c) for c in conversations]
         self.last_usage = [
             Usage(image_tokens=sum(p.pad_tokens() for p in c.image_parts())) for c in conversations
