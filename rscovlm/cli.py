@@ -462,7 +462,8 @@ def detect(
     from rscovlm.formats import get_classes
     from rscovlm.imaging import open_raster
     from rscovlm.model.backends import GenerationParams, make_backend
-    from rscovlm.model.detect import detect_image, resolve_formats, write_outputs
+    from rscovlm.model.detect import detect_image
+    from rscovlm.model.detect_outputs import resolve_formats, write_outputs
 
     # Every input is checked before a model is loaded.
     class_list = get_classes(classes)

@@ -17,7 +17,6 @@ PKG = Path(__file__).resolve().parents[1] / "rscovlm"
 FLOORS = {
     "errors": 0,
     "_optional": 0,
-    "_convex": 1,
     "geometry": 1,
     "resolution": 1,
     "imaging": 1,

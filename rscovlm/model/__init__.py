@@ -16,14 +16,8 @@ from rscovlm.model.backends import (
     Usage,
     make_backend,
 )
-from rscovlm.model.detect import (
-    DETECT_FORMATS,
-    DetectionResult,
-    PatchResult,
-    detect_image,
-    detection_conversation,
-    write_outputs,
-)
+from rscovlm.model.detect import DetectionResult, PatchResult, detect_image, detection_conversation
+from rscovlm.model.detect_outputs import DETECT_FORMATS, write_outputs
 from rscovlm.model.encoding import (
     EncodedBatch,
     encode,

@@ -1,0 +1,96 @@
+"""Degenerate-input rules: bow-tie repair, validity, areas (see :mod:`rscovlm.geometry`)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike
+
+from rscovlm.geometry import _convex
+from rscovlm.geometry._kinds import (
+    _AREA_RTOL,
+    BoolArray,
+    FloatArray,
+    ObjArray,
+    as_quads,
+    canonical_quad,
+    quad_to_hbb,
+)
+
+
+def _shoelace(q: FloatArray) -> FloatArray:
+    """Signed area of each quad in vertex order (positive when clockwise on screen)."""
+    rel = q - q.mean(axis=1, keepdims=True)  # far from the origin, raw products cancel badly
+    x, y = rel[..., 0], rel[..., 1]
+    return 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
+
+
+def _touch(p: FloatArray, q: FloatArray, r: FloatArray, s: FloatArray) -> BoolArray:
+    """Whether segments pq and rs cross or touch (orientation tests, vectorised)."""
+
+    def orient(a: FloatArray, b: FloatArray, c: FloatArray) -> FloatArray:
+        return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+    return (orient(p, q, r) * orient(p, q, s) <= 0) & (orient(r, s, p) * orient(r, s, q) <= 0)
+
+
+class _Quads(NamedTuple):
+    """Quads ready for area and IoU work (see :func:`_repair`)."""
+
+    q: FloatArray  # repaired vertices (non-finite rows zeroed)
+    oriented: FloatArray  # the same, convex rows wound counter-clockwise (x right, y up)
+    valid: BoolArray
+    convex: BoolArray  # valid and strictly convex: the numpy path
+    area: FloatArray  # 0 when invalid
+
+    def hbb(self) -> FloatArray:
+        return quad_to_hbb(self.q)
+
+
+def _repair(quads: ArrayLike) -> _Quads:
+    """Repair bow-ties and validate; shapely only checks the quads that are not strictly convex.
+
+    A strictly convex quad (:func:`rscovlm.geometry._convex.orient_convex`) is simple, so shapely
+    would find it valid: only the area rule applies to it.
+    """
+    q = as_quads(quads)
+    finite = np.isfinite(q).all(axis=(1, 2))
+    q = np.where(finite[:, None, None], q, 0.0)
+    p0, p1, p2, p3 = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
+    bowtie = _touch(p0, p1, p2, p3) | _touch(p1, p2, p3, p0)
+    q = np.where(bowtie[:, None, None], canonical_quad(q), q)
+    area = np.abs(_shoelace(q))
+    span = (q.max(axis=1) - q.min(axis=1)).max(axis=1)
+    valid = finite & (area > _AREA_RTOL * span**2)
+    oriented, convex = _convex.orient_convex(q)
+    convex &= valid
+    check = valid & ~convex
+    if check.any():
+        valid[check] = shapely.is_valid(shapely.polygons(q[check]))
+    return _Quads(q, oriented, valid, convex, np.where(valid, area, 0.0))
+
+
+def _prepare(quads: ArrayLike) -> tuple[FloatArray, BoolArray, FloatArray, ObjArray]:
+    """Repair, validate and build polygons: ``(quads, valid, area, polygons or None)``."""
+    r = _repair(quads)
+    polys = np.full(len(r.q), None, dtype=object)
+    if r.valid.any():
+        polys[r.valid] = shapely.polygons(r.q[r.valid])
+    return r.q, r.valid, r.area, polys
+
+
+def valid_quads(quads: ArrayLike) -> BoolArray:
+    """Mask of quads usable as polygons (finite, non-zero area, simple after bow-tie repair)."""
+    return _repair(quads).valid
+
+
+def quad_area(quads: ArrayLike) -> FloatArray:
+    """Absolute shoelace area of each quad in square pixels (after bow-tie repair; 0 if invalid).
+
+    Examples:
+        >>> quad_area([[[0, 0], [4, 0], [4, 3], [0, 3]], [[0, 0], [4, 3], [4, 0], [0, 3]]])
+        array([12., 12.])
+    """
+    return _repair(quads).area
