@@ -23,6 +23,13 @@ from rscovlm.train.config import (
     shipped_train_configs,
 )
 from rscovlm.train.stream import EncodedStream, build_data_stream, ensure_built
+from rscovlm.train.tokenize import (
+    OverlongCounts,
+    OverlongFitter,
+    ShrunkBandPolicy,
+    encode_sample,
+    record_rerenderer,
+)
 from rscovlm.train.trainer import (
     ListStream,
     RunResult,
@@ -41,8 +48,11 @@ __all__ = [
     "CollatedBatch",
     "EncodedStream",
     "ListStream",
+    "OverlongCounts",
+    "OverlongFitter",
     "RunResult",
     "SampleStream",
+    "ShrunkBandPolicy",
     "TrainConfig",
     "add_packed_positions",
     "apply_overrides",
@@ -51,6 +61,7 @@ __all__ = [
     "build_optimizer",
     "deepspeed_config",
     "deepspeed_config_path",
+    "encode_sample",
     "ensure_built",
     "load_train_config",
     "lr_factor",
@@ -58,6 +69,7 @@ __all__ = [
     "pack_collate",
     "pad_collate",
     "plan_rows",
+    "record_rerenderer",
     "run",
     "shipped_train_configs",
 ]

@@ -1,9 +1,12 @@
 """Resumable checkpoints of the training loop, and the final model export.
 
-``<output_dir>/checkpoints/step_<k>/`` holds ``train_state.pt`` (model, optimizer and schedule
-states, written by rank 0), ``rank<r>.pt`` (each rank's RNG states and data-stream position)
-and ``state.json`` (the step; written last, so a directory without it is incomplete and
-ignored). ``<output_dir>/final`` is a plain checkpoint directory that
+``<output_dir>/checkpoints/step_<k>/`` holds the engine's states (:mod:`rscovlm.train.engines`:
+``train_state.pt`` with the model, optimizer and schedule states written by rank 0 for the
+single-process, DDP and FSDP engines — FSDP gathers the full, unsharded states first — or
+DeepSpeed's own ``deepspeed/`` directory), ``rank<r>.pt`` (each rank's RNG states and
+data-stream position) and ``state.json`` (the step; written by rank 0 once every rank has
+written its files, so a directory without it is incomplete and ignored).
+``<output_dir>/final`` is a plain checkpoint directory that
 :func:`rscovlm.model.load_checkpoint` reads.
 """
 
@@ -13,14 +16,18 @@ import json
 import random
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from rscovlm.train.engines import Engine
 
 __all__ = [
     "export_model",
     "latest_checkpoint",
     "prune_checkpoints",
+    "restore_checkpoint",
     "rng_state",
     "save_checkpoint",
     "set_rng_state",
@@ -61,32 +68,46 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def save_checkpoint(
-    where: Path, step: int, model: Any, optimizer: Any, scheduler: Any, stream: Any, rank: int
-) -> None:
-    """Rank 0 writes the shared states; every rank writes its own RNG and stream position."""
+def save_checkpoint(where: Path, step: int, engine: Engine, stream: Any, rank: int) -> None:
+    """Save step ``step`` into ``where`` (collective: every rank calls it).
+
+    The engine writes the model / optimizer / schedule states, every rank its own RNG and
+    stream position, and rank 0 ``state.json`` last, after a barrier.
+    """
     import torch
 
     where.mkdir(parents=True, exist_ok=True)
+    engine.save(where)
     torch.save({"rng": rng_state(), "stream": stream.state_dict()}, where / f"rank{rank}.pt")
+    engine.barrier()
     if rank == 0:
-        inner = getattr(model, "module", model)
-        torch.save(
-            {
-                "model": inner.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-            },
-            where / "train_state.pt",
-        )
         (where / "state.json").write_text(json.dumps({"step": step}), encoding="utf-8")
 
 
-def export_model(model: Any, loaded: Any, where: Path) -> None:
-    """Write a loadable checkpoint directory: weights (LoRA merged), tokenizer, processor."""
+def restore_checkpoint(where: Path, engine: Engine, stream: Any, rank: int) -> int:
+    """Load a :func:`save_checkpoint` directory (collective); returns its step."""
+    import torch
+
+    engine.load(where)
+    mine = torch.load(where / f"rank{rank}.pt", weights_only=False)
+    stream.load_state_dict(mine["stream"])
+    set_rng_state(mine["rng"])
+    return int(json.loads((where / "state.json").read_text(encoding="utf-8"))["step"])
+
+
+def export_model(
+    model: Any, loaded: Any, where: Path, state_dict: dict[str, Any] | None = None
+) -> None:
+    """Write a loadable checkpoint directory: weights (LoRA merged), tokenizer, processor.
+
+    ``state_dict``: the weights to write when ``model``'s own are sharded (FSDP, ZeRO-3).
+    """
     if hasattr(model, "merge_and_unload"):  # peft: ship plain weights, adapters merged
         model = model.merge_and_unload()
-    model.save_pretrained(str(where))
+    if state_dict is None:
+        model.save_pretrained(str(where))
+    else:
+        model.save_pretrained(str(where), state_dict=state_dict)
     loaded.tokenizer.save_pretrained(str(where))
     loaded.image_processor.save_pretrained(str(where))
 

@@ -135,6 +135,10 @@ class DataSection(_Section):
     inline with the same keys (``datasets`` of ``name*K`` / ``name%P`` entries, ``render``
     policy with the pixel band and random resize). Validated by
     :mod:`rscovlm.data.mixture_config`, the one parser of mixture strings."""
+    overlong: Literal["drop", "rerender"] = "drop"
+    """A sample longer than ``train.max_length`` is never cut: ``drop`` leaves it out (counted
+    in the log), ``rerender`` renders it again with the pixel band's ``max_pixels`` halved
+    (down to ``min_pixels``) until it fits, and drops it only if it never does."""
 
     @field_validator("mixture", mode="before")
     @classmethod

@@ -4,8 +4,9 @@
 :class:`~rscovlm.data.mixture.Mixture` over the built shards (sharded by rank, endless — the
 trainer counts steps), a :class:`~rscovlm.data.loader.ConversationLoader` rendering each record
 at fetch time with the mixture's policy, and :func:`rscovlm.model.encoding.encode` turning each
-conversation into ``input_ids`` / assistant-only ``labels`` / vision tensors. Nothing here
-tokenises or renders by itself.
+conversation into ``input_ids`` / assistant-only ``labels`` / vision tensors. Samples longer
+than ``train.max_length`` are dropped or re-rendered at a lower band (``data.overlong``,
+:mod:`rscovlm.train.tokenize`), never cut. Nothing here tokenises or renders by itself.
 
 A procedural dataset (``data.build_recipe``) is built into ``data.built`` on first use by rank
 0 while the other ranks wait.
@@ -20,6 +21,13 @@ from typing import Any
 
 from rscovlm.errors import InputError
 from rscovlm.train.config import TrainConfig
+from rscovlm.train.tokenize import (
+    OverlongFitter,
+    OverlongMode,
+    Rerender,
+    encode_sample,
+    record_rerenderer,
+)
 
 __all__ = ["EncodedStream", "build_data_stream", "ensure_built"]
 
@@ -28,36 +36,51 @@ class EncodedStream:
     """Samples of a :class:`~rscovlm.data.loader.ConversationLoader`, encoded for the model.
 
     A conversation the encoder cannot take (e.g. a video part) is skipped and counted in
-    :attr:`skipped`, never silently dropped.
+    :attr:`skipped`, never silently dropped. A sample longer than ``max_length`` is never cut:
+    ``overlong`` says whether it is dropped or re-rendered at a lower pixel band
+    (:class:`~rscovlm.train.tokenize.OverlongFitter`); :meth:`counts` has the numbers the
+    trainer logs.
     """
 
-    def __init__(self, loader: Any, tokenizer: Any, image_processor: Any, family: str) -> None:
+    def __init__(
+        self,
+        loader: Any,
+        tokenizer: Any,
+        image_processor: Any,
+        family: str,
+        *,
+        max_length: int | None = None,
+        overlong: OverlongMode = "drop",
+        rerender: Rerender | None = None,
+    ) -> None:
         self.loader = loader
         self.tokenizer, self.image_processor, self.family = tokenizer, image_processor, family
         self.skipped: list[tuple[str, str]] = []
+        self.fitter = OverlongFitter(self._encode, max_length, overlong, rerender)
 
     def __len__(self) -> int:
         return len(self.loader.mixture)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        from rscovlm.model.encoding import encode
+    def _encode(self, sample: Any) -> dict[str, Any]:
+        return encode_sample(sample, self.tokenizer, self.image_processor, self.family)
 
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         for sample in self.loader:
             try:
-                encoded = encode(
-                    [sample.conversation],
-                    self.tokenizer,
-                    self.image_processor,
-                    family=self.family,
-                    images=[sample.images],
-                    add_generation_prompt=False,
-                    labels=True,
-                    padding_side="right",
-                )
+                encoded = self.fitter(sample)
             except InputError as exc:
                 self.skipped.append((str(sample.conversation.meta.get("uid", "?")), str(exc)))
                 continue
-            yield {k: v for k, v in encoded.inputs.items() if k != "attention_mask"}
+            if encoded is not None:
+                yield encoded
+
+    def counts(self) -> dict[str, int]:
+        """Samples this process skipped (unencodable), dropped as over-long, re-rendered."""
+        return {
+            "skipped": len(self.skipped),
+            "overlong_dropped": self.fitter.counts.dropped,
+            "rerendered": self.fitter.counts.rerendered,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return self.loader.state_dict()
@@ -129,7 +152,14 @@ def build_data_stream(cfg: TrainConfig, loaded: Any, rank: int, world_size: int)
         epochs=None,
     )
     root = read_manifest(built).get("data_root", ".")
-    loader = ConversationLoader(
-        mixture, store, mixture_cfg.policy(), root, num_workers=cfg.train.num_workers
+    policy = mixture_cfg.policy()
+    loader = ConversationLoader(mixture, store, policy, root, num_workers=cfg.train.num_workers)
+    return EncodedStream(
+        loader,
+        loaded.tokenizer,
+        loaded.image_processor,
+        loaded.family,
+        max_length=cfg.train.max_length,
+        overlong=cfg.data.overlong,
+        rerender=record_rerenderer(store, policy, root, mixture.seed),
     )
-    return EncodedStream(loader, loaded.tokenizer, loaded.image_processor, loaded.family)

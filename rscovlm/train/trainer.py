@@ -15,13 +15,13 @@ A checkpoint (``<output_dir>/checkpoints/step_<k>/``) holds the model and optimi
 schedule, every RNG and the data stream's position, so a resumed run sees the same batches
 and reproduces the same losses as an uninterrupted one.
 
-Distributed: launch with ``torchrun``; on CPU the gloo backend runs the same code (DDP).
-DeepSpeed / FSDP selection is validated by the config but not wired into this loop yet.
+Distributed: launch with ``torchrun``; on CPU the gloo backend runs the same code. What wraps
+the model — nothing, DDP, FSDP2 or DeepSpeed (``dist.strategy``) — is an
+:class:`rscovlm.train.engines.Engine`; its module docstring has the launch commands.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -37,11 +37,10 @@ import numpy as np
 from rscovlm._optional import require
 from rscovlm.errors import InputError
 from rscovlm.train.checkpoint import (
-    export_model,
     latest_checkpoint,
     prune_checkpoints,
+    restore_checkpoint,
     save_checkpoint,
-    set_rng_state,
 )
 from rscovlm.train.collate import (
     IGNORE_INDEX,
@@ -51,6 +50,7 @@ from rscovlm.train.collate import (
     pad_collate,
 )
 from rscovlm.train.config import TrainConfig
+from rscovlm.train.engines import build_engine, check_engine
 
 __all__ = [
     "ListStream",
@@ -127,8 +127,8 @@ class RunResult:
     losses: list[float] = field(default_factory=list)
     """Loss per optimizer step run in this process (resumed steps not repeated)."""
     model: Any = None
-    """The trained model (unwrapped from DDP), in train mode. A finished run also writes a
-    loadable checkpoint directory to ``<output_dir>/final``."""
+    """The trained model (unwrapped from DDP / DeepSpeed; FSDP leaves it sharded), in train
+    mode. A finished run also writes a loadable checkpoint directory to ``<output_dir>/final``."""
 
 
 def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str, min_ratio: float) -> float:
@@ -185,11 +185,18 @@ def build_model(cfg: TrainConfig, device: Any) -> Any:
 
     path = cfg.model.path
     if cfg.model.tiny_family is not None:
+        import torch.distributed as dist
+
+        later = dist.is_initialized() and dist.get_rank() != 0
+        if later:
+            dist.barrier()  # rank 0 builds the tiny checkpoint; the others find it built
         path = str(
             build_tiny_model(
                 cfg.model.tiny_family, Path(cfg.log.output_dir) / "tiny_base", seed=cfg.train.seed
             )
         )
+        if dist.is_initialized() and not later:
+            dist.barrier()
     attn = "sdpa" if cfg.model.attn == "auto" else cfg.model.attn
     loaded = load_checkpoint(path, dtype=cfg.model.dtype, device=str(device), attn=attn)
     model = loaded.model
@@ -253,6 +260,11 @@ def _collate(cfg: TrainConfig, samples: list[dict[str, Any]], model: Any) -> Col
 def _token_loss_sum(model: Any, batch: CollatedBatch, device: Any, precision: str) -> Any:
     """Sum over supervised tokens of the next-token cross-entropy (float32).
 
+    Only the positions whose next token is supervised go through the LM head
+    (``logits_to_keep`` as a boolean mask): the 151k-word vocabulary makes the full
+    ``(tokens × vocab)`` logits the largest tensor of a step, and most positions (images,
+    prompts) have no label.
+
     ``bf16`` / ``fp16`` run the forward under autocast: with ``model.dtype: float32`` that is
     mixed precision with fp32 master weights (what an lr of 2e-6 needs; pure bf16 weights
     would round most updates away).
@@ -261,14 +273,13 @@ def _token_loss_sum(model: Any, batch: CollatedBatch, device: Any, precision: st
 
     inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.inputs.items()}
     labels = inputs.pop("labels")
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
     with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
-        logits = model(**inputs).logits
+        logits = model(**inputs, logits_to_keep=keep).logits  # (supervised, vocab)
     return torch.nn.functional.cross_entropy(
-        logits[:, :-1].flatten(0, 1).float(),
-        labels[:, 1:].flatten(),
-        ignore_index=IGNORE_INDEX,
-        reduction="sum",
+        logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:][keep[:, :-1]], reduction="sum"
     )
 
 
@@ -285,11 +296,7 @@ def run(
     """
     import torch
 
-    if cfg.dist.strategy in ("deepspeed", "fsdp"):
-        raise InputError(
-            f"dist.strategy {cfg.dist.strategy}: not wired into the training loop yet; "
-            "use ddp (the config and DeepSpeed files validate, the engine does not run them)"
-        )
+    check_engine(cfg, int(os.environ.get("WORLD_SIZE", "1")))  # one line, before any loading
     dist, rank, world, device = _setup_distributed(cfg)
     output_dir = Path(cfg.log.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -308,7 +315,8 @@ def run(
         stream = build_data_stream(cfg, loaded, rank, world)
         if world > 1 and rank == 0:
             dist.barrier()
-    optimizer = build_optimizer(model, cfg)
+    engine = build_engine(cfg, model, device, rank, world)  # ddp | fsdp | deepspeed
+    optimizer = build_optimizer(engine.module, cfg)
     accumulation = cfg.train.accumulation_steps(world)
     per_step = cfg.train.per_device_batch_size * accumulation
     total = cfg.train.max_steps or max(1, int(cfg.train.epochs * len(stream) // per_step))
@@ -318,22 +326,14 @@ def run(
             s, total, cfg.optim.warmup_ratio, cfg.optim.schedule, cfg.optim.min_lr_ratio
         ),
     )
+    engine.prepare(optimizer, scheduler)
+    model = engine.model  # DeepSpeed wraps here
 
     # resume
     step = 0
     latest = latest_checkpoint(output_dir)
     if latest is not None:
-        shared = torch.load(latest / "train_state.pt", map_location=device, weights_only=False)
-        mine = torch.load(latest / f"rank{rank}.pt", weights_only=False)
-        model.load_state_dict(shared["model"])
-        optimizer.load_state_dict(shared["optimizer"])
-        scheduler.load_state_dict(shared["scheduler"])
-        stream.load_state_dict(mine["stream"])
-        set_rng_state(mine["rng"])
-        step = json.loads((latest / "state.json").read_text(encoding="utf-8"))["step"]
-    if world > 1:
-        # a micro-batch without images leaves the vision tower without gradients on that rank
-        model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+        step = restore_checkpoint(latest, engine, stream, rank)
     if rank == 0:
         (output_dir / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
     log = (output_dir / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
@@ -355,32 +355,25 @@ def run(
         ]
         # every token of the global batch weighs the same: divide by the global count
         counts = torch.tensor(
-            [float(sum(int((b.inputs["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro))]
+            [float(sum(int((b.inputs["labels"][:, 1:] != IGNORE_INDEX).sum()) for b in micro))],
+            device=device,  # nccl reduces CUDA tensors only
         )
         if world > 1:
             dist.all_reduce(counts)
         supervised = max(1.0, float(counts[0]))
         loss_total = 0.0
         for i, batch in enumerate(micro):
-            last = i == len(micro) - 1
-            sync = model.no_sync() if world > 1 and not last else contextlib.nullcontext()
-            with sync:
+            with engine.accumulating(last=i == len(micro) - 1):  # DDP syncs on the last only
                 loss = _token_loss_sum(model, batch, device, cfg.train.precision) / supervised
-                (loss * world).backward()  # DDP averages gradients over ranks
+                engine.backward(loss)  # × world: data-parallel wrappers average over ranks
             loss_total += float(loss.detach())
         if world > 1:
-            reduced = torch.tensor([loss_total])
+            reduced = torch.tensor([loss_total], device=device)
             dist.all_reduce(reduced)
             loss_total = float(reduced[0])
-        grad_norm = None
-        if cfg.optim.max_grad_norm is not None:
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm)
-            )
-        lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        lr = engine.lr
+        grad_norm = engine.step(cfg.optim.max_grad_norm)  # clip, optimizer and schedule step
+        engine.zero_grad()
         step += 1
         losses.append(loss_total)
 
@@ -397,6 +390,8 @@ def run(
                 "padding_fraction": padding / (tokens + padding) if tokens + padding else 0.0,
                 "samples": sum(b.num_samples for b in micro) * world,
                 "dropped": sum(b.dropped for b in micro),
+                # cumulative counts of the data stream (unencodable, over-long, re-rendered)
+                **(stream.counts() if hasattr(stream, "counts") else {}),
             }
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -409,15 +404,7 @@ def run(
             progress.set_postfix(loss=f"{loss_total:.4f}", lr=f"{lr:.2e}")
         due = cfg.train.save_every is not None and step % cfg.train.save_every == 0
         if due or step in (total, stop_after):
-            save_checkpoint(
-                output_dir / "checkpoints" / f"step_{step}",
-                step,
-                model,
-                optimizer,
-                scheduler,
-                stream,
-                rank,
-            )
+            save_checkpoint(output_dir / "checkpoints" / f"step_{step}", step, engine, stream, rank)
             if world > 1:
                 dist.barrier()
             if rank == 0:
@@ -427,6 +414,6 @@ def run(
     for closable in (log, board, progress):
         if closable is not None:
             closable.close()
-    if step >= total and rank == 0:
-        export_model(getattr(model, "module", model), loaded, output_dir / "final")
-    return RunResult(output_dir, step, losses, getattr(model, "module", model))
+    if step >= total:
+        engine.export(loaded, output_dir / "final")  # rank 0 writes; sharded engines gather
+    return RunResult(output_dir, step, losses, engine.module)

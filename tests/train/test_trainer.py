@@ -73,16 +73,6 @@ def _config(tmp_path: Path, ckpt: Path, **train: Any) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("strategy", ["deepspeed", "fsdp"])
-def test_unwired_strategies_fail_clearly(tmp_path: Path, strategy: str) -> None:
-    from rscovlm.errors import InputError
-
-    cfg = _config(tmp_path, tmp_path)
-    cfg.dist.strategy = strategy
-    with pytest.raises(InputError, match=f"dist.strategy {strategy}: not wired"):
-        run(cfg, ListStream([{}]))
-
-
 def test_lora_trains_only_adapters(tiny_qwen25_dir: Path, tmp_path: Path) -> None:
     pytest.importorskip("peft")
     from rscovlm.train.trainer import build_model
