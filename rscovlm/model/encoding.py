@@ -7,11 +7,12 @@ multimodal rope only with it), and optionally assistant-only ``labels`` (WIRE §
 
 - The text is exactly :func:`rscovlm.data.conversation.chat_text` with expanded pads (the
   default system turn for Qwen2/2.5-VL, none for Qwen3-VL).
-- It is tokenised segment by segment — everything up to an assistant body, the body with its
-  ``<|im_end|>``, … — with ``add_special_tokens=False``, like the original trainer; every
-  boundary falls after a special token or ``\\n`` so the ids equal whole-string tokenisation.
-  The supervised segments are the assistant bodies plus their ``<|im_end|>``; the ``\\n`` after
-  it, every header and all user/system content are ``-100``.
+- It is tokenised as one string (``add_special_tokens=False``), so the ids equal the chat
+  template's even where a token spans a segment boundary (an answer starting with ``\\n``: the
+  original trainer's segment-by-segment tokenisation split that ``\\n\\n``); labels come from
+  the characters each token covers. The supervised characters are the assistant bodies plus
+  their ``<|im_end|>``; the ``\\n`` after it, every header and all user/system content are
+  ``-100``.
 - Each image is resized to its part's ``resized_size`` with PIL bicubic (WIRE §7.2) and fed to
   the image processor with ``do_resize=False``; the pad count is checked against the grid.
 
@@ -193,6 +194,35 @@ def segments(
     return out
 
 
+def _tokenize_with_labels(
+    tokenizer: Any, pieces: list[tuple[str, bool]]
+) -> tuple[list[int], list[int], str]:
+    """Whole-string ids (as ``apply_chat_template`` gives them) and assistant-only labels.
+
+    The text is tokenised once, so a merge across a segment boundary (an answer that starts
+    with ``\\n`` right after ``assistant\\n`` gives one ``\\n\\n`` token) comes out as the chat
+    template has it; the original trainer tokenised segment by segment and got ``\\n``, ``\\n``
+    there. A token is supervised when any of its characters lie in a supervised piece.
+    """
+    text = "".join(piece for piece, _ in pieces)
+    supervised_spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece, supervised in pieces:
+        if supervised and piece:
+            supervised_spans.append((cursor, cursor + len(piece)))
+        cursor += len(piece)
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids = list(enc["input_ids"])
+    labels = [IGNORE_INDEX] * len(ids)
+    span = 0
+    for index, (start, end) in enumerate(enc["offset_mapping"]):
+        while span < len(supervised_spans) and supervised_spans[span][1] <= start:
+            span += 1
+        if span < len(supervised_spans) and end > supervised_spans[span][0] and end > start:
+            labels[index] = ids[index]
+    return ids, labels, text
+
+
 def encode(
     conversations: Sequence[Conversation],
     tokenizer: Any,
@@ -264,15 +294,10 @@ def encode(
         pil_images.extend(loaded)
         pads.extend(p.pad_tokens(factor) for p in parts)
         tokens_per_conv.append(sum(p.pad_tokens(factor) for p in parts))
-        ids: list[int] = []
-        labs: list[int] = []
-        text_pieces = []
-        for piece, supervised in segments(conv, add_generation_prompt=add_generation_prompt):
-            piece_ids = tokenizer(piece, add_special_tokens=False)["input_ids"]
-            ids.extend(piece_ids)
-            labs.extend(piece_ids if supervised else [IGNORE_INDEX] * len(piece_ids))
-            text_pieces.append(piece)
-        texts.append("".join(text_pieces))
+        ids, labs, text = _tokenize_with_labels(
+            tokenizer, segments(conv, add_generation_prompt=add_generation_prompt)
+        )
+        texts.append(text)
         all_ids.append(ids)
         all_labels.append(labs)
     inputs: dict[str, Any] = {}

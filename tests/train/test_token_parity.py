@@ -300,13 +300,9 @@ def test_zoom_chain_supervises_both_assistant_turns(
     assert decoded == [call + "\n</tool_call><|im_end|>", "white<|im_end|>"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known divergence: encode tokenises segment by segment (as the original trainer "
-    "did), so an assistant body starting with a newline gives '\\n','\\n' where the whole "
-    "string gives '\\n\\n' (WIRE §1.1's 'boundaries after \\n' claim does not hold there)",
-)
 def test_answer_starting_with_a_newline(tiny_qwen25: Any) -> None:
+    """The one place segment-by-segment tokenisation (the original trainer's) would differ from
+    the chat template: ``assistant\\n`` + ``\\n...`` merges into one ``\\n\\n`` token."""
     from rscovlm.model.encoding import encode
 
     conv = Conversation(
@@ -317,6 +313,16 @@ def test_answer_starting_with_a_newline(tiny_qwen25: Any) -> None:
         [conv], tiny_qwen25.tokenizer, tiny_qwen25.image_processor, add_generation_prompt=False
     )
     assert enc.inputs["input_ids"][0].tolist() == _template_ids(tiny_qwen25.tokenizer, conv)
+    enc = encode(
+        [conv],
+        tiny_qwen25.tokenizer,
+        tiny_qwen25.image_processor,
+        add_generation_prompt=False,
+        labels=True,
+        padding_side="right",
+    )
+    labelled = [t for t in enc.inputs["labels"][0].tolist() if t != -100]
+    assert tiny_qwen25.tokenizer.decode(labelled) == "\n\nanswer<|im_end|>"
 
 
 # --- the template against the documented official output (literal strings) -------------------
