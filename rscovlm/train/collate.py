@@ -30,6 +30,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rscovlm.train._wrapped import find_wrapped
+
 __all__ = [
     "IGNORE_INDEX",
     "PAD_TOKEN_ID",
@@ -246,17 +248,9 @@ def pack_collate(
 def _rope_model(model: Any) -> Any:
     """The module that owns ``get_rope_index`` (the base model inside ``*ForConditionalGeneration``,
     also through a peft or DDP wrapper)."""
-    seen = model
-    for _ in range(6):
-        if hasattr(seen, "get_rope_index"):
-            return seen
-        for name in ("module", "base_model", "model"):
-            inner = getattr(seen, name, None)
-            if inner is not None and inner is not seen:
-                seen = inner
-                break
-        else:
-            break
+    owner = find_wrapped(model, lambda m: hasattr(m, "get_rope_index"))
+    if owner is not None:
+        return owner
     raise TypeError(f"{type(model).__name__} has no get_rope_index (not a Qwen-VL model?)")
 
 

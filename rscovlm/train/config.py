@@ -381,6 +381,22 @@ def deepspeed_config_path(name: str) -> Path:
     return path
 
 
+def deepspeed_batch_values(config: TrainConfig, world_size: int) -> dict[str, Any]:
+    """The DeepSpeed keys the run config decides: micro batch, accumulation, global batch, clip.
+
+    Raises:
+        InputError: The global batch does not split over ``world_size`` ranks.
+    """
+    accumulation = config.train.accumulation_steps(world_size)
+    micro = config.train.per_device_batch_size
+    return {
+        "train_micro_batch_size_per_gpu": micro,
+        "gradient_accumulation_steps": accumulation,
+        "train_batch_size": micro * accumulation * world_size,
+        "gradient_clipping": config.optim.max_grad_norm or 0.0,
+    }
+
+
 def deepspeed_config(config: TrainConfig, world_size: int) -> dict[str, Any]:
     """The run's DeepSpeed config: the named JSON with every ``"auto"`` filled from ``config``.
 
@@ -392,15 +408,7 @@ def deepspeed_config(config: TrainConfig, world_size: int) -> dict[str, Any]:
         ds = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"deepspeed config {path}: {exc}") from exc
-    accumulation = config.train.accumulation_steps(world_size)
-    micro = config.train.per_device_batch_size
-    fills = {
-        "train_micro_batch_size_per_gpu": micro,
-        "gradient_accumulation_steps": accumulation,
-        "train_batch_size": micro * accumulation * world_size,
-        "gradient_clipping": config.optim.max_grad_norm or 0.0,
-    }
-    for key, value in fills.items():
+    for key, value in deepspeed_batch_values(config, world_size).items():
         if ds.get(key) == "auto":
             ds[key] = value
     for key, on in (

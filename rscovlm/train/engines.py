@@ -82,8 +82,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rscovlm._optional import require
 from rscovlm.errors import InputError
+from rscovlm.train._wrapped import find_wrapped
 from rscovlm.train.checkpoint import export_model
-from rscovlm.train.config import deepspeed_config
+from rscovlm.train.config import deepspeed_batch_values, deepspeed_config
 
 if TYPE_CHECKING:
     from rscovlm.train.config import TrainConfig
@@ -242,18 +243,7 @@ def shard_units(model: Any) -> list[Any]:
 
 def _visual_owner(model: Any) -> Any | None:
     """The module holding ``.visual`` and ``get_image_features`` (or ``None``)."""
-    seen = model
-    for _ in range(6):
-        if hasattr(seen, "visual") and hasattr(seen, "get_image_features"):
-            return seen
-        for name in ("module", "base_model", "model"):
-            inner = getattr(seen, name, None)
-            if inner is not None and inner is not seen:
-                seen = inner
-                break
-        else:
-            return None
-    return None
+    return find_wrapped(model, lambda m: hasattr(m, "visual") and hasattr(m, "get_image_features"))
 
 
 def _tensors(value: Any) -> Iterator[Any]:
@@ -552,15 +542,7 @@ def check_deepspeed_config(ds: dict[str, Any], cfg: TrainConfig, world: int) -> 
                 f"{source}: remove the {block!r} block; the optimizer and the lr schedule "
                 "come from the optim section"
             )
-    accumulation = cfg.train.accumulation_steps(world)
-    micro = cfg.train.per_device_batch_size
-    expected = {
-        "train_micro_batch_size_per_gpu": micro,
-        "gradient_accumulation_steps": accumulation,
-        "train_batch_size": micro * accumulation * world,
-        "gradient_clipping": cfg.optim.max_grad_norm or 0.0,
-    }
-    for key, value in expected.items():
+    for key, value in deepspeed_batch_values(cfg, world).items():
         if key in ds and ds[key] != value:
             raise InputError(f"{source}: {key} is {ds[key]!r} but the config gives {value!r}")
     for key in ("bf16", "fp16"):
