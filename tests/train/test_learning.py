@@ -4,10 +4,10 @@ classification accuracy is above chance.
 
 The mixture is built through the real data engine (recipe → adapters → shards → mixture →
 render → encode → packing): the synthetic aerial scenes give detection (quads), VQA (count /
-colour / position) and their own scene labels, and a colour/texture scene set written here in
-the class-per-folder layout (:func:`write_colour_scenes`, read by the ``scene_folder`` adapter)
-gives a classification task whose classes a tiny model can see at 56–112 px. Held-out samples are
-drawn from other seeds and never trained on.
+colour / position) and their own scene labels, and a colour/texture scene set in the
+class-per-folder layout (:func:`rscovlm.data.sources.synthetic.write_colour_scenes`, read by the
+``scene_folder`` adapter) gives a classification task whose classes a tiny model can see at
+56–112 px. Held-out samples are drawn from other seeds and never trained on.
 """
 
 from __future__ import annotations
@@ -19,48 +19,16 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import Record
+from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_colour_scenes
 
 torch = pytest.importorskip("torch")
 
-#: Colour/texture scene classes: base RGB and texture kind.
-COLOUR_CLASSES: dict[str, tuple[tuple[int, int, int], str]] = {
-    "forest": ((22, 62, 26), "blobs"),  # dark green, mottled
-    "lake": ((40, 105, 205), "smooth"),  # mid blue, flat
-    "sand": ((236, 214, 158), "grain"),  # bright yellow, grainy
-    "urban": ((150, 150, 156), "grid"),  # light grey, street grid
-}
-"""Colour/texture scene classes (base RGB and texture): hue, brightness and texture all differ,
-so the classes stay apart at 56–112 px. The names are single tokens of the Qwen2 vocabulary."""
 BAND = {"min_pixels": 4 * 28 * 28, "max_pixels": 16 * 28 * 28}  # 56² … 112²
 STEPS = 100
-
-
-def write_colour_scenes(out: Path, per_class: int, seed: int) -> None:
-    """``out/<class>/<class>_<k>.png``: seeded colour/texture scenes of 64–160 px."""
-    for c, (name, (rgb, texture)) in enumerate(COLOUR_CLASSES.items()):
-        folder = out / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for k in range(per_class):
-            rng = np.random.default_rng([seed, c, k])
-            h, w = (int(v) for v in rng.integers(64, 161, 2))
-            base = np.array(rgb, dtype=np.float32) + rng.uniform(-18, 18, 3)
-            img = np.broadcast_to(base, (h, w, 3)).copy()
-            if texture == "grain":
-                img += rng.normal(0, 14, (h, w, 1))
-            elif texture == "blobs":
-                coarse = rng.uniform(-35, 35, (h // 16 + 2, w // 16 + 2, 1))
-                img += np.kron(coarse, np.ones((16, 16, 1)))[:h, :w]
-            elif texture == "grid":
-                img[:: int(rng.integers(12, 20)), :] = 60
-                img[:, :: int(rng.integers(12, 20))] = 60
-            img += rng.normal(0, 4, (h, w, 1))
-            pixels = np.clip(img, 0, 255).astype(np.uint8)
-            Image.fromarray(pixels).save(folder / f"{name}_{k:03d}.png")
 
 
 def _recipe(path: Path) -> Path:

@@ -10,6 +10,11 @@ travel through the real adapters::
                                         questions with their evidence boxes in ``bbox_info``
     <out>/scenes/<scene>/syn_00000.png  class-per-folder layout of the scene label (hard links)
 
+:func:`write_colour_scenes` writes a second, simpler scene set in the class-per-folder layout
+(``<out>/<class>/<class>_000.png``, read by the ``scene_folder`` adapter): flat colour/texture
+fields of four classes that stay apart at 56–112 px, where the scene labels above (told apart by
+small objects) are not separable by a tiny model trained for seconds.
+
 :func:`~rscovlm.data.sources.synthetic_raster.write_large_geotiff` writes one huge tiled,
 compressed GeoTIFF with a CRS, window by window (never held whole in memory), with a few small
 targets and a ``zoom_vqa.jsonl`` beside it (one crop box per question): the input of the
@@ -46,11 +51,13 @@ from rscovlm.data.sources.scene_folder import iter_scene_folder_records
 from rscovlm.geometry import obb_to_quad, quad_to_hbb
 
 __all__ = [
+    "COLOUR_CLASSES",
     "SCENE_CLASSES",
     "SyntheticObject",
     "SyntheticScene",
     "generate_scenes",
     "iter_synthetic_records",
+    "write_colour_scenes",
 ]
 
 #: Scene classes and, for each, the object classes drawn with their (min, max) counts.
@@ -258,3 +265,47 @@ def iter_synthetic_records(
             item.id = f"scene/{item.id}"
             item.split = split
         yield item
+
+
+#: Colour/texture scene classes: base RGB and texture kind. Hue, brightness and texture all
+#: differ, so the classes stay apart at 56–112 px; the names are single Qwen2 tokens.
+COLOUR_CLASSES: dict[str, tuple[tuple[int, int, int], str]] = {
+    "forest": ((22, 62, 26), "blobs"),  # dark green, mottled
+    "lake": ((40, 105, 205), "smooth"),  # mid blue, flat
+    "sand": ((236, 214, 158), "grain"),  # bright yellow, grainy
+    "urban": ((150, 150, 156), "grid"),  # light grey, street grid
+}
+
+
+def write_colour_scenes(out: str | Path, per_class: int, seed: int) -> list[Path]:
+    """Write ``out/<class>/<class>_<k>.png``: ``per_class`` seeded colour/texture scenes of
+    64–160 px for each class of :data:`COLOUR_CLASSES`.
+
+    Image ``k`` of class ``c`` draws from ``numpy.random.default_rng([seed, c, k])``, so it is
+    the same whatever ``per_class``.
+
+    Returns:
+        The written files, class by class.
+    """
+    written: list[Path] = []
+    for c, (name, (rgb, texture)) in enumerate(COLOUR_CLASSES.items()):
+        folder = Path(out) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for k in range(per_class):
+            rng = np.random.default_rng([seed, c, k])
+            h, w = (int(v) for v in rng.integers(64, 161, 2))
+            base = np.array(rgb, dtype=np.float32) + rng.uniform(-18, 18, 3)
+            img = np.broadcast_to(base, (h, w, 3)).copy()
+            if texture == "grain":
+                img += rng.normal(0, 14, (h, w, 1))
+            elif texture == "blobs":
+                coarse = rng.uniform(-35, 35, (h // 16 + 2, w // 16 + 2, 1))
+                img += np.kron(coarse, np.ones((16, 16, 1)))[:h, :w]
+            elif texture == "grid":
+                img[:: int(rng.integers(12, 20)), :] = 60
+                img[:, :: int(rng.integers(12, 20))] = 60
+            img += rng.normal(0, 4, (h, w, 1))
+            path = folder / f"{name}_{k:03d}.png"
+            Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+            written.append(path)
+    return written
