@@ -268,35 +268,10 @@ def _render(records: list[Record], policy: Any, root: Path, seed: int) -> list[C
 
 
 def _mean_loss(loaded: Any, convs: list[Conversation], root: Path) -> float:
-    """Mean next-token loss over the supervised tokens of ``convs`` (one sample at a time)."""
-    import torch
+    """Mean next-token loss over the supervised tokens of ``convs``."""
+    from rscovlm.train.trainer import heldout_loss
 
-    from rscovlm.model.encoding import encode
-
-    total, count = 0.0, 0
-    model = loaded.model.eval()
-    with torch.no_grad():
-        for conv in convs:
-            enc = encode(
-                [conv],
-                loaded.tokenizer,
-                loaded.image_processor,
-                root=root,
-                add_generation_prompt=False,
-                labels=True,
-                padding_side="right",
-            )
-            inputs = dict(enc.inputs)
-            labels = inputs.pop("labels")
-            if not loaded.wants_mm_token_type_ids:
-                inputs.pop("mm_token_type_ids", None)
-            keep = torch.zeros_like(labels, dtype=torch.bool)
-            keep[:, :-1] = labels[:, 1:] != -100
-            logits = model(**inputs, logits_to_keep=keep).logits  # supervised positions only
-            target = labels[:, 1:][keep[:, :-1]]
-            total += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-            count += int(target.numel())
-    return total / max(count, 1)
+    return heldout_loss(loaded, convs, root)
 
 
 def _accuracy(backend: Any, convs: list[Conversation]) -> float:

@@ -258,8 +258,17 @@ def _collate(cfg: TrainConfig, samples: list[dict[str, Any]], model: Any) -> Col
 
 
 def _token_loss_sum(model: Any, batch: CollatedBatch, device: Any, precision: str) -> Any:
+    """Sum over the batch's supervised tokens of the next-token cross-entropy (float32)."""
+    inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.inputs.items()}
+    return supervised_loss_sum(model, inputs, precision=precision, device_type=device.type)
+
+
+def supervised_loss_sum(
+    model: Any, inputs: dict[str, Any], *, precision: str = "fp32", device_type: str = "cpu"
+) -> Any:
     """Sum over supervised tokens of the next-token cross-entropy (float32).
 
+    ``inputs`` are model inputs with ``labels`` (-100 where unsupervised); it is not modified.
     Only the positions whose next token is supervised go through the LM head
     (``logits_to_keep`` as a boolean mask): the 151k-word vocabulary makes the full
     ``(tokens × vocab)`` logits the largest tensor of a step, and most positions (images,
@@ -271,16 +280,48 @@ def _token_loss_sum(model: Any, batch: CollatedBatch, device: Any, precision: st
     """
     import torch
 
-    inputs = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in batch.inputs.items()}
+    inputs = dict(inputs)
     labels = inputs.pop("labels")
     keep = torch.zeros_like(labels, dtype=torch.bool)
     keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
     half = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
+    with torch.autocast(device_type, dtype=half or torch.float32, enabled=half is not None):
         logits = model(**inputs, logits_to_keep=keep).logits  # (supervised, vocab)
     return torch.nn.functional.cross_entropy(
         logits.reshape(-1, logits.shape[-1]).float(), labels[:, 1:][keep[:, :-1]], reduction="sum"
     )
+
+
+def heldout_loss(loaded: Any, conversations: list[Any], root: str | Path | None = None) -> float:
+    """Mean next-token loss over the supervised tokens of ``conversations`` (one at a time).
+
+    ``loaded`` is a :class:`rscovlm.model.loading.LoadedModel` (or anything with ``model``,
+    ``tokenizer``, ``image_processor`` and ``wants_mm_token_type_ids``); the model is put in
+    eval mode and no gradient is kept.
+    """
+    import torch
+
+    from rscovlm.model.encoding import encode
+
+    total, count = 0.0, 0
+    model = loaded.model.eval()
+    with torch.no_grad():
+        for conv in conversations:
+            enc = encode(
+                [conv],
+                loaded.tokenizer,
+                loaded.image_processor,
+                root=root,
+                add_generation_prompt=False,
+                labels=True,
+                padding_side="right",
+            )
+            inputs = dict(enc.inputs)
+            if not getattr(loaded, "wants_mm_token_type_ids", True):
+                inputs.pop("mm_token_type_ids", None)
+            total += float(supervised_loss_sum(model, inputs))
+            count += int((inputs["labels"][:, 1:] != IGNORE_INDEX).sum())
+    return total / max(count, 1)
 
 
 def run(

@@ -12,6 +12,7 @@ class-per-folder layout (:func:`rscovlm.data.sources.synthetic.write_colour_scen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -24,6 +25,7 @@ from rscovlm.data.conversation import Conversation
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import Record
 from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_colour_scenes
+from rscovlm.train.trainer import heldout_loss
 
 torch = pytest.importorskip("torch")
 
@@ -109,29 +111,7 @@ def _conversations(
 
 def _mean_loss(loaded: Any, model: Any, convs: list[Conversation], root: Path) -> float:
     """Mean next-token loss over the supervised tokens of ``convs`` (one sample at a time)."""
-    from rscovlm.model.encoding import encode
-
-    total, count = 0.0, 0
-    model.eval()
-    with torch.no_grad():
-        for conv in convs:
-            enc = encode(
-                [conv],
-                loaded.tokenizer,
-                loaded.image_processor,
-                root=root,
-                add_generation_prompt=False,
-                labels=True,
-                padding_side="right",
-            )
-            labels = enc.inputs.pop("labels")
-            keep = torch.zeros_like(labels, dtype=torch.bool)
-            keep[:, :-1] = labels[:, 1:] != -100
-            logits = model(**enc.inputs, logits_to_keep=keep).logits  # supervised positions
-            target = labels[:, 1:][keep[:, :-1]]
-            total += float(torch.nn.functional.cross_entropy(logits, target, reduction="sum"))
-            count += int(target.numel())
-    return total / count
+    return heldout_loss(dataclasses.replace(loaded, model=model), convs, root)
 
 
 def _accuracy(loaded: Any, model: Any, convs: list[Conversation], root: Path) -> float:
