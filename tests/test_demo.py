@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -24,9 +23,7 @@ def test_full_demo_trains_evaluates_and_sums_up(tmp_path: Path) -> None:
 
     settings = DemoSettings.smallest()
     console = Console(record=True, width=160, file=io.StringIO())
-    start = time.perf_counter()
     result = run_full_demo(seed=0, console=console, settings=settings, workdir=tmp_path / "wd")
-    assert time.perf_counter() - start < 60
     e = result.e2e
 
     # data: every record read was kept or rejected

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -126,13 +125,11 @@ def test_eval_merge(
     assert code == 2 and "--nms-iou" in err
 
 
-def test_demo_command_is_fast_and_says_it_is_simulated(
+def test_demo_command_says_it_is_simulated(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    start = time.perf_counter()
     code, out, err = _run(["demo", "--seed", "3", "--quick"], capsys)  # the table only
     assert code == 0, err
-    assert time.perf_counter() - start < 30
     assert "SIMULATED" in out and "No model was run" in out
     for row in ("mAP, ranked by score", "mAP, every score set to 1", "mAP_nc at tau*", "mF1"):
         assert row in out

@@ -300,7 +300,10 @@ def test_chat_template_default_system_and_items(qwen_tokenizer: Any) -> None:
     )
 
 
-def test_built_tokenizer_is_cached(tokenizer_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_built_tokenizer_is_cached(
+    qwen_tokenizer: Any, tokenizer_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # qwen_tokenizer: the session build wrote the cache (whichever worker runs this test)
     assert list(tokenizer_cache.glob("qwen2-bpe-*.tokenizer.json"))
     tok_mod._memo_backend_json.cache_clear()
 
@@ -312,7 +315,9 @@ def test_built_tokenizer_is_cached(tokenizer_cache: Path, monkeypatch: pytest.Mo
     assert again.convert_tokens_to_ids("<|image_pad|>") == 151655
 
 
-def test_damaged_cache_is_rebuilt(tokenizer_cache: Path, tmp_path: Path) -> None:
+def test_damaged_cache_is_rebuilt(
+    qwen_tokenizer: Any, tokenizer_cache: Path, tmp_path: Path
+) -> None:
     cached = next(tokenizer_cache.glob("qwen2-bpe-*.tokenizer.json"))
     damaged = tmp_path / cached.name
     damaged.write_text(cached.read_text(encoding="utf-8")[:1000], encoding="utf-8")
