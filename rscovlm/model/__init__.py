@@ -1,6 +1,7 @@
 """Models: the real Qwen2 tokenizer, tiny test models, checkpoint loading, the conversation
-encoder, inference backends (``hf``, ``vllm``, ``openai``, ``replay``), the Zoom-in Chain agent,
-tiled detection and the OpenAI-compatible server.
+encoder and the inference backends (``hf``, ``vllm``, ``openai``, ``replay``). What runs over a
+backend (tiled detection, the Zoom-in Chain agent, the server) is one floor up, in
+:mod:`rscovlm.pipelines`.
 
 Importing this package is cheap: torch and transformers are imported by the functions that
 need them (the ``hf`` and ``vllm`` backends are built by :func:`make_backend` or imported from
@@ -16,8 +17,6 @@ from rscovlm.model.backends import (
     Usage,
     make_backend,
 )
-from rscovlm.model.detect import DetectionResult, PatchResult, detect_image, detection_conversation
-from rscovlm.model.detect_outputs import DETECT_FORMATS, write_outputs
 from rscovlm.model.encoding import (
     EncodedBatch,
     encode,
@@ -34,7 +33,6 @@ from rscovlm.model.loading import (
     mm_token_type_ids,
     resolve_attn,
 )
-from rscovlm.model.serve import ServerConfig, make_server
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES, TinySpec, build_tiny_model, tiny_config
 from rscovlm.model.tokenizer import (
     QWEN2_5_VL_CHAT_TEMPLATE,
@@ -46,37 +44,26 @@ from rscovlm.model.tokenizer import (
     chat_template_for,
     save_tokenizer,
 )
-from rscovlm.model.zoom import ZoomAgent, ZoomQuery, ZoomResult, draw_trace
 
 __all__ = [
     "BACKENDS",
-    "DETECT_FORMATS",
     "FAMILY_ARCHITECTURES",
     "QWEN2_5_VL_CHAT_TEMPLATE",
     "QWEN2_ADDED_TOKENS",
     "QWEN3_EXTRA_TOKENS",
     "QWEN3_VL_CHAT_TEMPLATE",
     "Backend",
-    "DetectionResult",
     "EncodedBatch",
     "GenerationParams",
     "LoadedModel",
-    "PatchResult",
     "ReplayBackend",
-    "ServerConfig",
     "TinySpec",
     "Usage",
-    "ZoomAgent",
-    "ZoomQuery",
-    "ZoomResult",
     "added_tokens_for",
     "build_qwen2_tokenizer",
     "build_tiny_model",
     "chat_template_for",
     "detect_family",
-    "detect_image",
-    "detection_conversation",
-    "draw_trace",
     "encode",
     "image_part",
     "load_checkpoint",
@@ -84,11 +71,9 @@ __all__ = [
     "load_part_image",
     "load_tokenizer",
     "make_backend",
-    "make_server",
     "mm_token_type_ids",
     "question_conversation",
     "resolve_attn",
     "save_tokenizer",
     "tiny_config",
-    "write_outputs",
 ]

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError, MissingExtraError
+from rscovlm.extras import require
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES
 from rscovlm.model.tokenizer import chat_template_for
 

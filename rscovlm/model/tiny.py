@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError
+from rscovlm.extras import require
 from rscovlm.model.tokenizer import build_qwen2_tokenizer, default_cache_dir, save_tokenizer
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand, get_family
 

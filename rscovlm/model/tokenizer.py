@@ -35,8 +35,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError, MissingExtraError
+from rscovlm.extras import require
 from rscovlm.resolution import get_family
 
 if TYPE_CHECKING:

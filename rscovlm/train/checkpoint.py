@@ -1,4 +1,4 @@
-"""Resumable checkpoints of the training loop, and the final model export.
+"""Resumable checkpoints of the training loop.
 
 ``<output_dir>/checkpoints/step_<k>/`` holds the engine's states (:mod:`rscovlm.train.engines`:
 ``train_state.pt`` with the model, optimizer and schedule states written by rank 0 for the
@@ -6,8 +6,7 @@ single-process, DDP and FSDP engines — FSDP gathers the full, unsharded states
 DeepSpeed's own ``deepspeed/`` directory), ``rank<r>.pt`` (each rank's RNG states and
 data-stream position) and ``state.json`` (the step; written by rank 0 once every rank has
 written its files, so a directory without it is incomplete and ignored).
-``<output_dir>/final`` is a plain checkpoint directory that
-:func:`rscovlm.model.load_checkpoint` reads.
+The final model export is :mod:`rscovlm.train.export`.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from rscovlm.train.engines import Engine
 
 __all__ = [
-    "export_model",
     "latest_checkpoint",
     "prune_checkpoints",
     "restore_checkpoint",
@@ -93,23 +91,6 @@ def restore_checkpoint(where: Path, engine: Engine, stream: Any, rank: int) -> i
     stream.load_state_dict(mine["stream"])
     set_rng_state(mine["rng"])
     return int(json.loads((where / "state.json").read_text(encoding="utf-8"))["step"])
-
-
-def export_model(
-    model: Any, loaded: Any, where: Path, state_dict: dict[str, Any] | None = None
-) -> None:
-    """Write a loadable checkpoint directory: weights (LoRA merged), tokenizer, processor.
-
-    ``state_dict``: the weights to write when ``model``'s own are sharded (FSDP, ZeRO-3).
-    """
-    if hasattr(model, "merge_and_unload"):  # peft: ship plain weights, adapters merged
-        model = model.merge_and_unload()
-    if state_dict is None:
-        model.save_pretrained(str(where))
-    else:
-        model.save_pretrained(str(where), state_dict=state_dict)
-    loaded.tokenizer.save_pretrained(str(where))
-    loaded.image_processor.save_pretrained(str(where))
 
 
 def prune_checkpoints(output_dir: Path, keep: int) -> None:

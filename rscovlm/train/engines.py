@@ -80,11 +80,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError
+from rscovlm.extras import require
 from rscovlm.train._wrapped import find_wrapped
-from rscovlm.train.checkpoint import export_model
 from rscovlm.train.config import deepspeed_batch_values, deepspeed_config
+from rscovlm.train.export import export_model
 
 if TYPE_CHECKING:
     from rscovlm.train.config import TrainConfig

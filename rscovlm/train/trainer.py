@@ -34,8 +34,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError
+from rscovlm.extras import require
 from rscovlm.train.checkpoint import (
     latest_checkpoint,
     prune_checkpoints,

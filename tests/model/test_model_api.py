@@ -1,4 +1,5 @@
-"""The ``rscovlm.model`` package re-exports its API without importing a model stack."""
+"""``rscovlm.model`` and ``rscovlm.pipelines`` re-export their API without importing a model
+stack."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import sys
 
 def test_api_resolves_without_torch() -> None:
     code = (
-        "import sys, rscovlm.model as m\n"
-        "missing = [n for n in m.__all__ if not hasattr(m, n)]\n"
+        "import sys, rscovlm.model as m, rscovlm.pipelines as p\n"
+        "missing = [n for x in (m, p) for n in x.__all__ if not hasattr(x, n)]\n"
         "heavy = {'torch', 'transformers', 'tokenizers', 'tiktoken', 'vllm'} & set(sys.modules)\n"
-        "import rscovlm.model.serve as s\n"
+        "import rscovlm.pipelines.serve as s\n"
         "print(missing, sorted(heavy), type(s).__name__)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -20,6 +21,9 @@ def test_api_resolves_without_torch() -> None:
 
 def test_detection_api_is_exported() -> None:
     import rscovlm.model as m
+    import rscovlm.pipelines as p
 
-    for name in ("detect_image", "write_outputs", "ReplayBackend", "ZoomAgent", "make_backend"):
+    for name in ("ReplayBackend", "make_backend", "load_checkpoint"):
         assert name in m.__all__ and callable(getattr(m, name))
+    for name in ("detect_image", "write_outputs", "ZoomAgent", "make_server"):
+        assert name in p.__all__ and callable(getattr(p, name))

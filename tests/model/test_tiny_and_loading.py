@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from rscovlm import _optional
+from rscovlm import extras
 from rscovlm.errors import InputError, MissingExtraError
 from rscovlm.model import (
     LoadedModel,
@@ -226,7 +226,7 @@ def test_missing_torch_names_the_extra(
     with pytest.raises(MissingExtraError, match=r"rscovlm\[train\]"):
         load_checkpoint(path)
     monkeypatch.undo()
-    monkeypatch.setattr(_optional.importlib, "import_module", _refuse("transformers"))
+    monkeypatch.setattr(extras.importlib, "import_module", _refuse("transformers"))
     with pytest.raises(MissingExtraError, match="transformers"):
         load_checkpoint(path)
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from rscovlm._optional import is_available
 from rscovlm.errors import InputError, MissingExtraError
+from rscovlm.extras import is_available
 from rscovlm.train.config import TrainConfig, deepspeed_config, deepspeed_config_path
 from rscovlm.train.engines import (
     DDPEngine,

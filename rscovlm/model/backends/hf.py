@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rscovlm._optional import require
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
+from rscovlm.extras import require
 from rscovlm.formats import strip_think
 from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.encoding import PAD_TOKEN_ID, encode

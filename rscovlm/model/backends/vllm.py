@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rscovlm._optional import require
 from rscovlm.data.conversation import Conversation, chat_text
+from rscovlm.extras import require
 from rscovlm.formats import strip_think
 from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.backends.hf import MAX_NEW_TOKENS_CAP, checkpoint_band

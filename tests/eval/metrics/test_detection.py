@@ -20,7 +20,7 @@ from rscovlm.eval.metrics.detection import (
     evaluate_detection,
 )
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "det_eval.py"
+BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "det_eval.py"
 
 
 def _bench() -> ModuleType:

@@ -339,9 +339,10 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     from rscovlm.data import build_dataset, load_recipe
     from rscovlm.data.split import TileSpec
     from rscovlm.eval.det_eval import run_det_eval
-    from rscovlm.model import detect_image, load_checkpoint, write_outputs
+    from rscovlm.model import load_checkpoint
     from rscovlm.model.backends.base import GenerationParams
     from rscovlm.model.backends.hf import HFBackend
+    from rscovlm.pipelines import detect_image, write_outputs
     from rscovlm.resolution import PixelBand
     from rscovlm.train.config import load_train_config, shipped_train_configs
     from rscovlm.train.trainer import run

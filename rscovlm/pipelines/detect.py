@@ -29,7 +29,7 @@ The counts add up: ``n_objects = n_unknown_label + n_degenerate + n_before_nms``
 ``n_before_nms = n_kept + n_suppressed``.
 
 Outputs (predictions JSONL, DOTA Task1, COCO, GeoJSON, raw outputs and ``summary.json``) are
-written by :mod:`rscovlm.model.detect_outputs`; its writers are re-exported here.
+written by :mod:`rscovlm.pipelines.detect_outputs`; its writers are re-exported here.
 """
 
 from __future__ import annotations
@@ -56,33 +56,17 @@ from rscovlm.formats import (
 )
 from rscovlm.imaging import RasterInfo, open_raster, read_region, read_regions
 from rscovlm.model.backends.base import Backend, GenerationParams
-from rscovlm.model.detect_outputs import (
-    DETECT_FORMATS,
-    resolve_formats,
-    write_coco,
-    write_geojson,
-    write_jsonl,
-    write_outputs,
-    write_raw_outputs,
-)
 from rscovlm.model.encoding import image_part, question_conversation
 from rscovlm.resolution import PixelBand, get_family
 
 __all__ = [
     "DEFAULT_NMS_IOU",
-    "DETECT_FORMATS",
     "DetectionResult",
     "Patch",
     "PatchResult",
     "detect_image",
     "detection_conversation",
     "plan_patches",
-    "resolve_formats",
-    "write_coco",
-    "write_geojson",
-    "write_jsonl",
-    "write_outputs",
-    "write_raw_outputs",
 ]
 
 DEFAULT_NMS_IOU = 0.1

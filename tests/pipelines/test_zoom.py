@@ -13,7 +13,7 @@ from rscovlm.data.sources._synthetic_draw import COLOURS
 from rscovlm.formats import ZOOM_FOLLOW_UP, ZOOM_SYSTEM_PROMPT, encode_zoom_call
 from rscovlm.geometry import quad_to_hbb
 from rscovlm.model.backends import GenerationParams, ReplayBackend
-from rscovlm.model.zoom import ZoomAgent, ZoomQuery, draw_trace
+from rscovlm.pipelines.zoom import ZoomAgent, ZoomQuery, draw_trace
 from rscovlm.resolution import RSCOVLM_BAND, CoordMap
 
 

@@ -17,7 +17,7 @@ from rscovlm.formats import prompts as p
 WIRE = Path(
     os.environ.get(
         "RSCOVLM_WIRE_FORMATS",
-        Path(__file__).resolve().parents[2] / "shared" / "WIRE_FORMATS.md",
+        Path(__file__).resolve().parents[3] / "shared" / "WIRE_FORMATS.md",
     )
 )
 

@@ -18,8 +18,8 @@ pytest.importorskip("tiktoken")
 
 @pytest.mark.integration
 def test_full_demo_trains_evaluates_and_sums_up(tmp_path: Path) -> None:
-    from rscovlm.eval.demo import run_full_demo
-    from rscovlm.eval.demo_e2e import DemoSettings
+    from rscovlm.demo.e2e import DemoSettings
+    from rscovlm.demo.run import run_full_demo
 
     settings = DemoSettings.smallest()
     console = Console(record=True, width=160, file=io.StringIO())

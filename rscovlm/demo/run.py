@@ -2,7 +2,7 @@
 detection protocol exists, on simulated predictions.
 
 :func:`run_full_demo` (what ``rscovlm demo`` runs) first runs the three stages of
-:mod:`rscovlm.eval.demo_e2e` — seeded synthetic data built by the real build path, co-training
+:mod:`rscovlm.demo.e2e` — seeded synthetic data built by the real build path, co-training
 of the tiny Qwen2.5-VL with the shipped ``tiny_cpu`` config, evaluation on held-out scenes —
 then the protocol table of :func:`run_demo` (``rscovlm demo --quick`` runs only that table), and
 ends with one summary of every stage.
@@ -30,8 +30,8 @@ from rich.table import Table
 from rich.text import Text
 
 from rscovlm import geometry
-from rscovlm.eval.demo_e2e import DemoSettings, EndToEndResult, run_end_to_end
-from rscovlm.eval.demo_sim import IMAGE_SIZE, Scene, make_scenes, simulate
+from rscovlm.demo.e2e import DemoSettings, EndToEndResult, run_end_to_end
+from rscovlm.demo.sim import IMAGE_SIZE, Scene, make_scenes, simulate
 from rscovlm.eval.detection_io import align_to_gt, read_ground_truth, read_predictions
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.metrics.detection import DetectionEvaluator
@@ -290,7 +290,7 @@ def run_full_demo(
     workdir: str | Path | None = None,
     keep: bool = False,
 ) -> FullDemoResult:
-    """Co-train and evaluate the tiny model (:func:`rscovlm.eval.demo_e2e.run_end_to_end`),
+    """Co-train and evaluate the tiny model (:func:`rscovlm.demo.e2e.run_end_to_end`),
     print the protocol table on simulated predictions (:func:`run_demo`), then the summary."""
     console = console or Console()
     started = time.perf_counter()

@@ -18,7 +18,7 @@ from rscovlm.formats import DOTA_V1_0, detection_system_prompt, detection_user_p
 from rscovlm.geometry import hbb_to_quad, quad_iou_matrix
 from rscovlm.imaging import open_raster, pixel_to_map, read_region
 from rscovlm.model.backends import ReplayBackend
-from rscovlm.model.detect import (
+from rscovlm.pipelines.detect import (
     DETECT_FORMATS,
     detect_image,
     plan_patches,
@@ -257,7 +257,7 @@ def test_cli_detect(
 def test_unreadable_patch_is_reported_and_skipped(
     scene: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rscovlm.model.detect as detect_mod
+    import rscovlm.pipelines.detect as detect_mod
     from rscovlm.errors import InputError
 
     def regions(path: Any, windows: Any, sizes: Any) -> Any:

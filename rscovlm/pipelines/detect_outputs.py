@@ -1,4 +1,4 @@
-"""Writers of tiled detection results (:class:`rscovlm.model.detect.DetectionResult`).
+"""Writers of tiled detection results (:class:`rscovlm.pipelines.detect.DetectionResult`).
 
 Outputs (:func:`write_outputs`, each written to a temporary file and renamed): rscovlm
 predictions JSONL (``image_id``, ``class``, ``quad``, ``score``; what ``rscovlm eval det
@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,9 +25,7 @@ from rscovlm import geometry
 from rscovlm.data.sources.dota import write_task1
 from rscovlm.errors import InputError
 from rscovlm.imaging import pixel_to_map
-
-if TYPE_CHECKING:  # annotations only: detect.py re-exports these writers
-    from rscovlm.model.detect import DetectionResult
+from rscovlm.pipelines.detect import DetectionResult
 
 __all__ = [
     "DETECT_FORMATS",

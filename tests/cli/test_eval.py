@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rscovlm.cli import main
-from rscovlm.eval.demo import run_demo
+from rscovlm.demo.run import run_demo
 from rscovlm.eval.detection_io import GroundTruth
 from rscovlm.eval.task1 import write_task1
 from rscovlm.formats.classes import DOTA_V1_0

@@ -17,7 +17,7 @@ from rscovlm.model.backends import Backend, GenerationParams, make_backend
 from rscovlm.model.backends.hf import HFBackend
 from rscovlm.model.backends.openai import BackendRequestError, OpenAIBackend, image_data_url
 from rscovlm.model.encoding import image_part, question_conversation
-from rscovlm.model.serve import ServerConfig, make_server
+from rscovlm.pipelines.serve import ServerConfig, make_server
 
 PARAMS = GenerationParams(max_new_tokens=6)
 

@@ -1,0 +1,33 @@
+"""The ``rscovlm`` command line (typer): one module per command group.
+
+Each command is a thin adapter: parse options, call one library function, print a short summary.
+Heavy imports happen inside the commands so ``rscovlm --help`` stays instant on a core install.
+Errors of the project's family (:class:`rscovlm.errors.RscovlmError`) become one line on stderr
+and exit code 2; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from rscovlm.cli import data, demo, eval, inference, train  # register the commands
+from rscovlm.cli.app import app, state
+from rscovlm.errors import RscovlmError
+
+__all__ = ["app", "main"]
+_COMMAND_MODULES = (data, demo, eval, inference, train)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the console script; maps project errors to one line and exit code 2."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=args, prog_name="rscovlm")
+    except RscovlmError as exc:
+        if state["debug"] or "--debug" in args:
+            raise
+        typer.echo(f"rscovlm: error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,35 @@
+"""``rscovlm train``: co-train a model from a config."""
+
+from __future__ import annotations
+
+import typer
+
+from rscovlm.cli.app import app
+
+
+@app.command()
+def train(
+    config: str = typer.Argument(..., help="A training YAML, or a shipped name (tiny_cpu, ...)."),
+    overrides: list[str] = typer.Argument(None, help="Dotted key=value overrides."),
+    validate_only: bool = typer.Option(False, "--validate", help="Check the config and stop."),
+) -> None:
+    """Co-train a model on a data mixture (one process; launch with torchrun for several).
+
+    Examples:
+      rscovlm train tiny_cpu train.max_steps=20
+      torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official
+    """
+    from rscovlm.train.config import load_train_config, shipped_train_configs
+
+    shipped = shipped_train_configs()
+    cfg = load_train_config(shipped.get(config, config), list(overrides or []))
+    if validate_only:
+        typer.echo(f"{config}: valid")
+        return
+    from rscovlm.train.trainer import run
+
+    result = run(cfg)
+    typer.echo(f"trained {result.steps} steps; checkpoints in {result.output_dir}")
+
+
+# --- demo -------------------------------------------------------------------------------------
