@@ -18,13 +18,8 @@ from rscovlm.formats import DOTA_V1_0, detection_system_prompt, detection_user_p
 from rscovlm.geometry import hbb_to_quad, quad_iou_matrix
 from rscovlm.imaging import open_raster, pixel_to_map, read_region
 from rscovlm.model.backends import ReplayBackend
-from rscovlm.pipelines.detect import (
-    DETECT_FORMATS,
-    detect_image,
-    plan_patches,
-    resolve_formats,
-    write_outputs,
-)
+from rscovlm.pipelines.detect import detect_image, plan_patches
+from rscovlm.pipelines.detect_outputs import DETECT_FORMATS, resolve_formats, write_outputs
 from rscovlm.resolution import RSCOVLM_BAND, CoordMap
 
 SPEC = TileSpec(512, 128)  # 896×640 → patches at x 0/384, y 0/128
