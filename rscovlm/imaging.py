@@ -25,6 +25,7 @@ from numpy.typing import ArrayLike, NDArray
 from PIL import Image
 
 from rscovlm.errors import InputError
+from rscovlm.files import RASTER_SUFFIXES
 from rscovlm.resolution import PixelBand
 
 __all__ = [
@@ -45,8 +46,6 @@ __all__ = [
 
 #: Largest image decoded whole by default: 16384² pixels (PIL's bomb error starts at ~179 M).
 DEFAULT_MAX_PIXELS = 16384 * 16384
-
-_RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".img", ".jp2")
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
@@ -69,7 +68,7 @@ def image_size(path: str | Path) -> tuple[int, int]:
     except Image.DecompressionBombError:
         pass
     except (OSError, SyntaxError, ValueError) as exc:
-        if path.suffix.lower() not in _RASTER_SUFFIXES:
+        if path.suffix.lower() not in RASTER_SUFFIXES:
             raise InputError(f"not a readable image: {path} ({exc})") from exc
     return _raster_size(path)
 
@@ -131,7 +130,7 @@ def verify_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tupl
                 img.load()
             return width, height
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            if path.suffix.lower() not in _RASTER_SUFFIXES:
+            if path.suffix.lower() not in RASTER_SUFFIXES:
                 raise InputError(f"cannot decode image {path}: {exc}") from exc
     side = 512
     w, h = min(side, width), min(side, height)
@@ -226,7 +225,7 @@ def open_raster(path: str | Path) -> RasterInfo:
     path = Path(path)
     size = image_size(path)
     crs = transform = None
-    if path.suffix.lower() in _RASTER_SUFFIXES:
+    if path.suffix.lower() in RASTER_SUFFIXES:
         import rasterio
         from rasterio.errors import RasterioIOError
 
@@ -320,7 +319,7 @@ def read_region(
     if x2 <= x1 or y2 <= y1:
         raise InputError(f"empty window {(x1, y1, x2, y2)} of {path}")
     rw, rh = x2 - x1, y2 - y1
-    small_file = width * height <= max_pixels and path.suffix.lower() not in _RASTER_SUFFIXES
+    small_file = width * height <= max_pixels and path.suffix.lower() not in RASTER_SUFFIXES
     if small_file:
         img = _to_rgb(open_image_checked(path, max_pixels))
         if (x1, y1, x2, y2) != (0, 0, width, height):
@@ -356,7 +355,7 @@ def read_regions(
         raise InputError(f"{len(windows)} windows for {len(out_sizes)} output sizes")
     path = Path(path)
     width, height = image_size(path)
-    if width * height > max_pixels or path.suffix.lower() in _RASTER_SUFFIXES:
+    if width * height > max_pixels or path.suffix.lower() in RASTER_SUFFIXES:
         pairs = zip(windows, out_sizes, strict=True)
         return [read_region(path, w, s, max_pixels) for w, s in pairs]
     whole = _to_rgb(open_image_checked(path, max_pixels))

@@ -55,8 +55,9 @@ def eval_det(
 
     from rich.console import Console
 
-    from rscovlm.eval.det_eval import render_det_report, run_det_eval, write_json_atomic
+    from rscovlm.eval.det_eval import render_det_report, run_det_eval
     from rscovlm.eval.detection_io import PRED_FORMATS
+    from rscovlm.files import atomic_write_json
     from rscovlm.formats.classes import get_classes
 
     fmt = choice("--pred-format", pred_format, PRED_FORMATS)
@@ -81,7 +82,7 @@ def eval_det(
     )
     render_det_report(report, Console())
     if json_out is not None:
-        write_json_atomic(json_out, report.to_dict())
+        atomic_write_json(json_out, report.to_dict())
         typer.echo(f"wrote {json_out}")
 
 

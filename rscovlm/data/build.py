@@ -32,11 +32,11 @@ from rscovlm.data.shards import (
     MANIFEST_NAME,
     REJECTED_NAME,
     SHARD_DIR,
-    atomic_write_text,
     write_jsonl,
 )
 from rscovlm.data.sources import get_adapter
 from rscovlm.data.validate import Rejection, validate_record
+from rscovlm.files import atomic_write_text
 from rscovlm.formats.classes import get_classes
 
 __all__ = ["BuildResult", "build_dataset"]

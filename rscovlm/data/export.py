@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from rscovlm.data.record import Record
-from rscovlm.data.shards import atomic_write_text, iter_records, read_manifest
+from rscovlm.data.shards import iter_records, read_manifest
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text
 from rscovlm.formats.classes import get_classes
 from rscovlm.geometry import quad_area
 

@@ -47,8 +47,9 @@ from rscovlm.data.loader import _from_array
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import Record
 from rscovlm.data.render import SkipSampleError, render
-from rscovlm.data.shards import atomic_write_text, iter_records, read_manifest
+from rscovlm.data.shards import iter_records, read_manifest
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text
 from rscovlm.imaging import read_window
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand
 

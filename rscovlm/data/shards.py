@@ -15,20 +15,18 @@ interrupted build never leaves a half-written shard that a re-run would mistake 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rscovlm.data.record import Record
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text
 
 __all__ = [
     "MANIFEST_NAME",
     "REJECTED_NAME",
     "SHARD_DIR",
-    "atomic_write_text",
     "iter_records",
     "read_jsonl",
     "read_manifest",
@@ -39,22 +37,6 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 REJECTED_NAME = "rejected.jsonl"
 SHARD_DIR = "shards"
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename (atomic on POSIX)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_jsonl(path: str | Path, rows: Iterable[Record | dict[str, Any]]) -> int:

@@ -18,9 +18,6 @@ best over score thresholds, always with LMMRotate's geometry (rectangles, IoU >=
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +47,7 @@ from rscovlm.eval.metrics.detection import (
 )
 from rscovlm.eval.metrics.mf1 import F1Evaluator, F1Sweep
 
-__all__ = ["DetEvalReport", "render_det_report", "run_det_eval", "write_json_atomic"]
+__all__ = ["DetEvalReport", "render_det_report", "run_det_eval"]
 
 
 @dataclass
@@ -165,21 +162,6 @@ def run_det_eval(
         f1_eval = F1Evaluator(gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult)
         report.f1 = f1_eval.sweep()
     return report
-
-
-def write_json_atomic(path: str | Path, data: Any) -> None:
-    """Write ``data`` as JSON: a temporary file in the same folder, then an atomic rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _num(value: float | None, digits: int = 4) -> str:

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rscovlm.files import IMAGE_SUFFIXES
+
 __all__ = ["ReadReport", "image_key"]
 
-_IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 _EXAMPLES = 5  # bad lines kept verbatim per report (all are counted)
 
 
@@ -21,7 +22,7 @@ def image_key(name: object) -> str:
         ('P0001', 'P0001__0.5__0___512')
     """
     path = Path(str(name).strip())
-    return path.stem if path.suffix.lower() in _IMAGE_EXTS else path.name
+    return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
 
 
 @dataclass

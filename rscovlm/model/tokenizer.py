@@ -30,13 +30,13 @@ import contextlib
 import hashlib
 import importlib.util
 import os
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rscovlm.errors import InputError, MissingExtraError
 from rscovlm.extras import require
+from rscovlm.files import atomic_write_text
 from rscovlm.resolution import get_family
 
 if TYPE_CHECKING:
@@ -313,19 +313,6 @@ def _build_backend_json(ranks: dict[bytes, int]) -> str:
     return backend.to_str()
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _backend_json(tiktoken_file: Path, cache_dir: Path) -> str:
     """The base pipeline for ``tiktoken_file``, from the on-disk cache or built and cached."""
     digest = hashlib.sha256(tiktoken_file.read_bytes()).hexdigest()[:16]
@@ -343,7 +330,7 @@ def _memo_backend_json(tiktoken_file: str, cached: str) -> str:
         path.unlink(missing_ok=True)  # damaged (e.g. a copy cut short): rebuild it
     text = _build_backend_json(load_tiktoken_ranks(tiktoken_file))
     with contextlib.suppress(OSError):  # a read-only cache only costs a rebuild next time
-        _write_atomically(path, text)
+        atomic_write_text(path, text)
     return text
 
 

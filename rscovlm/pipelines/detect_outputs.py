@@ -12,7 +12,6 @@ counts.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -24,6 +23,7 @@ from numpy.typing import NDArray
 from rscovlm import geometry
 from rscovlm.data.sources.dota import write_task1
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text
 from rscovlm.imaging import pixel_to_map
 from rscovlm.pipelines.detect import DetectionResult
 
@@ -59,20 +59,6 @@ def resolve_formats(values: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(f for f in DETECT_FORMATS if f in names)
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # plain open: the umask applies
-    try:
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_jsonl(result: DetectionResult, path: str | Path) -> Path:
     """rscovlm predictions: one ``{"image_id", "class", "quad", "score"}`` line per box."""
     lines = (
@@ -82,7 +68,7 @@ def write_jsonl(result: DetectionResult, path: str | Path) -> Path:
         + "\n"
         for c, q, s in zip(result.class_names, result.quads, result.scores.tolist(), strict=True)
     )
-    return _atomic_write(Path(path), "".join(lines))
+    return atomic_write_text(path, "".join(lines))
 
 
 def write_raw_outputs(result: DetectionResult, path: str | Path) -> Path:
@@ -100,7 +86,7 @@ def write_raw_outputs(result: DetectionResult, path: str | Path) -> Path:
             "family": result.family,
         }
         lines.append(json.dumps(record) + "\n")
-    return _atomic_write(Path(path), "".join(lines))
+    return atomic_write_text(path, "".join(lines))
 
 
 def write_coco(result: DetectionResult, path: str | Path) -> Path:
@@ -130,7 +116,7 @@ def write_coco(result: DetectionResult, path: str | Path) -> Path:
         "categories": [{"id": i + 1, "name": name} for i, name in enumerate(result.classes)],
         "annotations": annotations,
     }
-    return _atomic_write(Path(path), json.dumps(doc) + "\n")
+    return atomic_write_text(path, json.dumps(doc) + "\n")
 
 
 _EPSG = re.compile(r"^EPSG:(\d+)$", re.IGNORECASE)
@@ -180,7 +166,7 @@ def write_geojson(result: DetectionResult, path: str | Path) -> Path:
         doc["crs"] = {"type": "name", "properties": {"name": name}}
     doc["properties"] = {"coordinates": "map" if geo else "pixel", "image_id": result.image_id}
     doc["features"] = features
-    return _atomic_write(Path(path), json.dumps(doc) + "\n")
+    return atomic_write_text(path, json.dumps(doc) + "\n")
 
 
 def write_outputs(
@@ -218,7 +204,7 @@ def write_outputs(
         written["geojson"] = write_geojson(result, out / "detections.geojson")
     written["raw"] = write_raw_outputs(result, out / "raw_outputs.jsonl")
     summary = {**result.to_dict(), "outputs": {k: str(v) for k, v in written.items()}}
-    written["summary"] = _atomic_write(
+    written["summary"] = atomic_write_text(
         out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     )
     return written

@@ -14,7 +14,8 @@ from rscovlm.data.export import export_dataset
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import QA, Box, Instance, Record, Referring, Turn
 from rscovlm.data.render import render
-from rscovlm.data.shards import MANIFEST_NAME, SHARD_DIR, atomic_write_text, write_jsonl
+from rscovlm.data.shards import MANIFEST_NAME, SHARD_DIR, write_jsonl
+from rscovlm.files import atomic_write_text
 from rscovlm.resolution import PixelBand
 
 # 140×140 images in a band of exactly 280×280 pixels: every coordinate is scaled by 2, so a value

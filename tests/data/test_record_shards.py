@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from rscovlm.data.record import QA, Box, ImageRef, Instance, Record, Turn
-from rscovlm.data.shards import atomic_write_text, iter_records, read_jsonl, write_jsonl
+from rscovlm.data.shards import iter_records, read_jsonl, write_jsonl
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text
 from rscovlm.imaging import image_size, open_image_checked, read_window, verify_image
 
 

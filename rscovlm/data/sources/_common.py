@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rscovlm.data.record import BadEntry, ImageRef, Instance, Record
+from rscovlm.files import IMAGE_SUFFIXES
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -40,8 +41,6 @@ __all__ = [
 ]
 
 Item = Record | BadEntry
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
 
 def rel(root: Path, path: Path | str) -> str:

@@ -37,6 +37,7 @@ from rscovlm.data.sources._common import (
     iter_sorted_files,
 )
 from rscovlm.errors import InputError
+from rscovlm.files import atomic_write_text, atomic_writer
 
 __all__ = [
     "DotaLabelFile",
@@ -331,16 +332,12 @@ def write_task1(
                 image[rows].tolist(), score[rows].tolist(), coords[rows].tolist(), strict=True
             )
         )
-        target = out / f"Task1_{name}.txt"
-        tmp = target.with_suffix(".txt.tmp")
-        tmp.write_text("".join(lines), encoding="utf-8")
-        tmp.replace(target)
-        paths.append(target)
+        paths.append(atomic_write_text(out / f"Task1_{name}.txt", "".join(lines)))
     if zip_path is not None:
-        zip_target = Path(zip_path)
-        tmp_zip = zip_target.with_name(zip_target.name + ".tmp")
-        with zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with (
+            atomic_writer(zip_path) as tmp_zip,
+            zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        ):
             for p in paths:
                 archive.write(p, arcname=p.name)
-        tmp_zip.replace(zip_target)
     return paths
