@@ -35,6 +35,7 @@ __all__ = [
     "SampleScore",
     "Summary",
     "bootstrap_ci",
+    "build_report",
     "count",
     "group_by",
     "mean_or_none",
@@ -223,3 +224,50 @@ def group_by(
     for label, score in zip(labels, scores, strict=True):
         out.setdefault(label, []).append(score)
     return out
+
+
+def build_report(
+    entries: dict[str, Sequence[SampleScore]],
+    scores: Sequence[SampleScore],
+    scale: float = 1.0,
+    notes: Sequence[str] = (),
+    n_resamples: int = N_RESAMPLES,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """The JSON report of a benchmark: one value per official key, strict beside it.
+
+    Args:
+        entries: Official key name → the scores it averages (e.g. ``{"acc@0.5": all}`` or one
+            list per category). The same key names are used for the strict values.
+        scores: All scores, for the counts.
+        scale: 100 for percentages, 1 for fractions (as the official key reports).
+        notes: Labels of official quirks that shape these numbers.
+
+    Examples:
+        >>> r = build_report({"acc": [SampleScore(1.0, 0.0, True)]}, [SampleScore(1.0, 0.0, True)])
+        >>> r["strict"], r["official"], r["counts"]["n_in"]
+        ({'acc': 1.0}, {'acc': 0.0}, 1)
+    """
+    strict: dict[str, float | None] = {}
+    official: dict[str, float | None] = {}
+    ci_strict: dict[str, tuple[float, float] | None] = {}
+    ci_official: dict[str, tuple[float, float] | None] = {}
+    for key, group in entries.items():
+        summary = summarize(group, scale, n_resamples, seed)
+        strict[key], official[key] = summary.strict, summary.official
+        ci_strict[key], ci_official[key] = summary.strict_ci95, summary.official_ci95
+    counts = count(scores)
+    return {
+        "strict": strict,
+        "official": official,
+        "ci95": {"strict": ci_strict, "official": ci_official},
+        "counts": {
+            "n_in": counts.n_in,
+            "n_scored": counts.n_scored,
+            "n_failed": counts.n_failed,
+            "parse_failure_rate": counts.parse_failure_rate,
+            "failure_reasons": counts.reasons,
+            "n_official_missing": sum(s.official is None for s in scores),
+        },
+        "notes": list(notes),
+    }
