@@ -5,7 +5,8 @@
 1. boxes: *plain* takes every ``x1,y1,…,y4`` 8-int run of the output (no spaces after commas),
    or else every 4-int run; no match **crashes** the original (empty tensor). *json* strips the
    fence and ``json.loads`` it without a try, reading ``item['bbox_2d']``: any non-JSON
-   output crashes. Here a crash is ``official=None`` with the reason, never an exception;
+   output crashes. Here a crash is ``official=None`` with ``extra["official_reason"]``, never
+   an exception;
 2. pred AND gt are rescaled by ``orig / resized`` (a confirmed bug for the GT);
 3. a 4-box becomes ``[x1,y1],[x2,y1],[x2,y2],[x1,y2]``; an 8-box's points are ordered by
    ``argsort(-atan2(y - cy, x - cx))``;
@@ -229,12 +230,14 @@ def score_geochat_referring(
 
     Examples:
         >>> s = score_geochat_referring("[[10, 10, 20, 20, 90]]", [[10, 10, 20, 20, 90]])
-        >>> s.strict, s.official, s.reason
+        >>> s.strict, s.official, s.extra["official_reason"]
         (1.0, None, 'official crashes: no 4/8-int box (ValueError: empty tensor)')
         >>> score_geochat_referring("10,10,20,20 car", [[10, 10, 20, 20]]).official
         1.0
     """
     official, off_reason, extra = _official(output, gt_boxes, scale, prompt_type)
+    if off_reason:
+        extra["official_reason"] = off_reason
     sx, sy = scale
     preds = [q * np.array([sx, sy]) for q in strict_boxes(output)]
     gts = [q for q in (_as_quad([float(v) for v in b]) for b in gt_boxes) if q is not None]
@@ -243,7 +246,7 @@ def score_geochat_referring(
     tp = greedy_tp(_iou_matrix(preds, gts))
     f1 = _f1(tp, len(preds), len(gts))
     extra.update({"tp": tp, "n_pred": len(preds), "n_gt": len(gts), "f1": f1})
-    return SampleScore(float(f1 >= 1.0), official, True, off_reason, extra)
+    return SampleScore(float(f1 >= 1.0), official, True, None, extra)
 
 
 def geochat_referring_report(

@@ -6,7 +6,8 @@ or some synset pair of ``wn.synsets(norm(gt))`` × ``wn.synsets(norm(pred))`` ha
 ``"car"`` = ``"automobile"``). Multi-word strings have no synsets (spaces are not
 underscores), so only exact matches count for them. Whether the original looks up the raw or
 the ``norm``-ed strings was not verified; rscovlm uses ``norm``. Without WordNet the official
-value is ``None`` with the reason "WordNet unavailable" (see :mod:`rscovlm.eval.metrics.wordnet`).
+value is ``None`` with ``extra["official_reason"]`` saying WordNet is unavailable (see
+:mod:`rscovlm.eval.metrics.wordnet`).
 
 **Strict**: :func:`rscovlm.eval.metrics.text.strict_match`.
 
@@ -64,19 +65,19 @@ def score_lrsvqa(answer: str, gt: str, wn: Any = "load") -> SampleScore:
         wn = load_wordnet()
     p, g = norm(answer), norm(gt)
     official: float | None
-    reason = None
+    extra: dict[str, Any] = {}
     if p == g:
         official = 1.0
     elif wn is None:
-        official, reason = None, f"official unavailable: {wordnet_status()}"
+        official = None
+        extra["official_reason"] = f"official unavailable: {wordnet_status()}"
     elif len(p) > _MAX_LOOKUP or len(g) > _MAX_LOOKUP:
         official = 0.0
     else:
         official = float(share_synset(g, p, wn))
     parsed = bool(strict_norm(answer))
-    if not parsed:
-        reason = "empty answer"
-    return SampleScore(float(strict_match(answer, gt)), official, parsed, reason)
+    reason = None if parsed else "empty answer"
+    return SampleScore(float(strict_match(answer, gt)), official, parsed, reason, extra)
 
 
 def lrsvqa_report(

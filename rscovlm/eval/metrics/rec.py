@@ -240,15 +240,17 @@ def score_rec(
         official_iou_value = official_iou([o[0] * sx, o[1] * sy, o[2] * sx, o[3] * sy], gt)
     extra["official_iou"] = official_iou_value
     official = None if official_reason else float(official_iou_value > 0.5)
+    if official_reason:
+        extra["official_reason"] = official_reason
     box, reason = _strict_box(output)
     if box is None:
         extra["iou"] = 0.0
-        return SampleScore(0.0, official, False, reason or official_reason, extra)
+        return SampleScore(0.0, official, False, reason, extra)
     pred = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
     value = iou(pred, gt)
     extra["box"] = pred
     extra["iou"] = value
-    return SampleScore(float(value >= 0.5), official, True, official_reason, extra)
+    return SampleScore(float(value >= 0.5), official, True, None, extra)
 
 
 def rec_report(scores: Sequence[SampleScore]) -> dict[str, Any]:

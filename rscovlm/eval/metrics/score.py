@@ -57,8 +57,9 @@ class SampleScore:
         official: The original rule (bugs kept), or ``None`` where the original crashes or
             drops the sample.
         parsed: Whether the output could be read as an answer of the task at all.
-        reason: Why the output did not parse, or why the official rule has no value.
-        extra: Scorer-specific detail (IoUs, the extracted letter, the predicted class, ...).
+        reason: Why the output did not parse (``None`` when it did).
+        extra: Scorer-specific detail (IoUs, the extracted letter, the predicted class, ...);
+            ``extra["official_reason"]`` says why ``official`` is ``None``.
     """
 
     strict: float | None
@@ -268,6 +269,15 @@ def build_report(
             "parse_failure_rate": counts.parse_failure_rate,
             "failure_reasons": counts.reasons,
             "n_official_missing": sum(s.official is None for s in scores),
+            "official_missing_reasons": dict(
+                sorted(
+                    Counter(
+                        str(s.extra.get("official_reason", "unknown"))
+                        for s in scores
+                        if s.official is None
+                    ).items()
+                )
+            ),
         },
         "notes": list(notes),
     }

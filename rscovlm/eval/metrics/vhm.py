@@ -180,9 +180,8 @@ def score_count(answer: str, gt: str | int | float) -> SampleScore:
         return SampleScore(None, None, False, "ground truth is not a number", extra)
     off = official_count(answer)
     official: float | None = None
-    reason: str | None = None
     if off is None:
-        reason = "official crashes: int('') (no number in the answer)"
+        extra["official_reason"] = "official crashes: int('') (no number in the answer)"
     else:
         official = float(abs(off - g)) if abs(off) < 1e300 else math.inf
         extra["official_ape"] = _ape(float(off), g) if abs(off) < 1e300 else None
@@ -193,7 +192,7 @@ def score_count(answer: str, gt: str | int | float) -> SampleScore:
     p = numbers.pop()
     extra["ape"] = _ape(p, g)
     strict = abs(p - g)
-    return SampleScore(strict if math.isfinite(strict) else None, official, True, reason, extra)
+    return SampleScore(strict if math.isfinite(strict) else None, official, True, None, extra)
 
 
 def score_measure(answer: str, gt: str) -> SampleScore:
@@ -210,11 +209,10 @@ def score_measure(answer: str, gt: str) -> SampleScore:
     p_off = [float(v) for v in _FLOAT.findall(answer[:_MAX_CHARS]) if len(v) <= _MAX_DIGITS]
     extra: dict[str, Any] = {}
     official: float | None = None
-    reason: str | None = None
     if not p_off:
-        reason = "official drops the sample (no number in the answer)"
+        extra["official_reason"] = "official drops the sample (no number in the answer)"
     elif len(p_off) != len(g_off):
-        reason = "official crashes: number counts differ (list arithmetic)"
+        extra["official_reason"] = "official crashes: number counts differ (list arithmetic)"
     else:
         errs = [abs(p - g) for p, g in zip(p_off, g_off, strict=True)]
         extra["official_errors"] = errs
@@ -231,7 +229,7 @@ def score_measure(answer: str, gt: str) -> SampleScore:
     strict = mean_or_none(errs)
     if strict is not None and not math.isfinite(strict):
         strict = None
-    return SampleScore(strict, official, True, reason, extra)
+    return SampleScore(strict, official, True, None, extra)
 
 
 def _flat(scores: Sequence[SampleScore], key: str, single: str) -> list[float]:
