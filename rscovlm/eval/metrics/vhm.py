@@ -183,8 +183,11 @@ def score_count(answer: str, gt: str | int | float) -> SampleScore:
     if off is None:
         extra["official_reason"] = "official crashes: int('') (no number in the answer)"
     else:
-        official = float(abs(off - g)) if abs(off) < 1e300 else math.inf
-        extra["official_ape"] = _ape(float(off), g) if abs(off) < 1e300 else None
+        if abs(off) < 1e300:
+            official = float(abs(off - g))
+            extra["official_ape"] = _ape(float(off), g)
+        else:
+            extra["official_reason"] = "official: the number is beyond the float range"
     numbers = set(_strict_numbers(answer))
     if len(numbers) != 1:
         why = "no number" if not numbers else "several numbers"

@@ -197,3 +197,18 @@ def test_teochat_zero_correct_task_vanishes_officially() -> None:
     report = teochat_report(scores, ["cls", "cls", "qa"])
     assert report["official"] == {"cls_accuracy": 0.5}
     assert report["strict"] == {"cls_accuracy": 0.5, "qa_accuracy": 0.0}
+
+
+def test_linear_findall_equals_the_official_regex() -> None:
+    """The official 8-/4-int ``re.findall`` is replaced by a linear scan: same matches."""
+    import random
+    import re
+
+    from rscovlm.eval.metrics.geochat_referring import _findall_runs
+
+    patterns = {k: re.compile(",".join([r"(\d+)"] * k)) for k in (4, 8)}
+    rng = random.Random(3)
+    for _ in range(5000):
+        text = "".join(rng.choice("0123456789,, a٣") for _ in range(rng.randrange(60)))
+        for k, pattern in patterns.items():
+            assert [list(m) for m in pattern.findall(text)] == _findall_runs(text, k)
