@@ -4,7 +4,8 @@
 
 1. the answer is one letter, bracketed or punctuated: ``"B"``, ``"(B)"``, ``"B."``, ``"B)"``;
 2. it starts with one followed by a separator: ``"B. 12 cars"``, ``"(C) Gray"``;
-3. an explicit phrase: ``"The correct option is B"``, ``"answer: (D)"``, ``"choice C"``;
+3. an explicit phrase: ``"The correct option is B"``, ``"answer: (D)"``, ``"choice C"``
+   (a lower-case letter only at the very end: ``"the answer is a car"`` names no letter);
 4. exactly one distinct standalone choice letter anywhere (``"Based on the image, C"``); the
    article ``"A"`` before a lower-case word is not a letter;
 5. with the choice texts given, the answer equals one choice's text (``"Gray"``).
@@ -45,9 +46,11 @@ def _patterns(letters: str) -> tuple[re.Pattern[str], ...]:
     cls = f"[{re.escape(letters)}{re.escape(letters.lower())}]"
     only = re.compile(rf"^\s*[\(\[]?\s*({cls})\s*[\)\]]?\s*[.:)]?\s*$")
     lead = re.compile(rf"^\s*[\(\[]?({cls})(?:[\)\]]\s*|[.:)](?:\s+|$)|\s*[-–—]\s+|\s*,\s+)")
+    up = f"[{re.escape(letters)}]"
+    # a lower-case letter after "answer is" only when nothing follows ("the answer is a car")
     phrase = re.compile(
         rf"(?i:\b(?:answer|option|choice)(?:\s+(?:is|would\s+be|should\s+be))?\s*[:=]?\s*)"
-        rf"[\(\[]?({cls})[\)\]]?(?![A-Za-z0-9'])"
+        rf"(?:[\(\[]?({up})[\)\]]?(?![A-Za-z0-9'])|[\(\[]?({cls})[\)\]]?\s*[.!]?\s*$)"
     )
     return only, lead, phrase
 
@@ -82,7 +85,7 @@ def extract_letter(
     for pat in pats:
         found = pat.search(text)
         if found:
-            return found.group(1).upper()
+            return next(g for g in found.groups() if g).upper()
     standalone = {
         m.group(1)
         for m in re.finditer(rf"(?<![A-Za-z0-9'])([{re.escape(letters)}])(?![A-Za-z0-9'])", text)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rscovlm.errors import RscovlmError
+from rscovlm.eval.metrics import captions
 from rscovlm.eval.metrics.classification import SceneClassifier, confusion_matrix
 from rscovlm.eval.metrics.mcq import extract_letter, score_mcq_contain
 from rscovlm.eval.metrics.rec import iou, score_rec
@@ -14,6 +18,7 @@ from rscovlm.eval.metrics.score import SampleScore, bootstrap_ci, summarize
 from rscovlm.eval.metrics.segmentation import score_mask, score_rle, segmentation_report
 from rscovlm.eval.metrics.text import score_contain, strict_match
 from rscovlm.eval.metrics.vhm import score_colour, score_count, score_presence
+from rscovlm.eval.metrics.vqa import rsvqa_report
 
 
 @pytest.mark.parametrize(
@@ -30,11 +35,43 @@ from rscovlm.eval.metrics.vhm import score_colour, score_count, score_presence
         ("Answer: C", "C"),
         ("A large building, so E", "E"),
         ("B or C", None),
+        ("The answer is a car.", None),
+        ("the answer is c.", "C"),
         ("I am not sure", None),
     ],
 )
 def test_letter_extraction(answer: str, letter: str | None) -> None:
     assert extract_letter(answer) == letter
+
+
+def test_rsvqa_per_type_aa_oa_on_real_questions(real_data: Path) -> None:
+    folder = real_data / "rsvqa" / "LR"
+    questions = json.loads((folder / "LR_split_test_questions.json").read_text())["questions"]
+    answers = json.loads((folder / "LR_split_test_answers.json").read_text())["answers"]
+    by_id = {a["id"]: a["answer"] for a in answers}
+    qs = [q for q in questions if q.get("active", True) and q["answers_ids"][0] in by_id]
+    gts = [by_id[q["answers_ids"][0]] for q in qs]
+    scores = [score_contain("yes", gt) for gt in gts]  # the all-"yes" baseline
+    report = rsvqa_report(scores, [q["type"] for q in qs])
+    strict = report["strict"]
+    types = sorted({q["type"] for q in qs})
+    assert types == ["comp", "count", "presence", "rural_urban"]
+    for t in types:
+        expected = 100 * np.mean(
+            [gt == "yes" for gt, q in zip(gts, qs, strict=True) if q["type"] == t]
+        )
+        assert strict[t] == pytest.approx(expected)
+    assert strict["AA"] == pytest.approx(np.mean([strict[t] for t in types]))
+    assert strict["OA"] == pytest.approx(100 * np.mean([gt == "yes" for gt in gts]))
+    assert strict["count"] == 0.0 and report["counts"]["n_in"] == len(qs)
+
+
+def test_java_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(captions.shutil, "which", lambda name: None)
+    with pytest.raises(RscovlmError, match="java not found"):
+        captions.score_captions(["a road"], [["a road"]])
+    _, per = captions.official_cider(["a road"], [["a road"]])  # pure Python: still works
+    assert len(per) == 1
 
 
 def test_empty_answer_is_wrong_not_a() -> None:
