@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/rscovlm demo
 
 # WordNet 3.0 for the LRS-VQA official rule (EVAL_SUITE.md §3.7), laid out where nltk reads it
-# ($(NLTK_DATA)/corpora/wordnet; rscovlm looks there by default, or in $$RSCOVLM_NLTK_DATA).
+# ($(NLTK_DATA)/corpora/wordnet; rscovlm looks there by default, or in $RSCOVLM_NLTK_DATA).
 # Debian's wordnet-base + wordnet-sense-index ship the dict files; nothing downloads at run time.
 NLTK_DATA     := $(VENV)/nltk_data
 WORDNET_SRC   ?= /usr/share/wordnet
