@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 PINS   := requirements/pins.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-venv
+.PHONY: demo test lint format clean-venv wordnet
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -14,14 +14,38 @@ $(PY):
 # Reinstall only when the package metadata or the pins change.
 $(STAMP): $(PY) pyproject.toml $(PINS)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c $(PINS) -e '.[train,dev]'
+	$(PIP) install --quiet -c $(PINS) -e '.[train,dev,caption]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/rscovlm demo
 
+# WordNet 3.0 for the LRS-VQA official rule (EVAL_SUITE.md §3.7), laid out where nltk reads it
+# ($(NLTK_DATA)/corpora/wordnet; rscovlm looks there by default, or in $RSCOVLM_NLTK_DATA).
+# Debian's wordnet-base + wordnet-sense-index ship the dict files; nothing downloads at run time.
+NLTK_DATA     := $(VENV)/nltk_data
+WORDNET_SRC   ?= /usr/share/wordnet
+WORDNET_STAMP := $(NLTK_DATA)/.wordnet-installed
+
+$(WORDNET_STAMP): $(STAMP)
+	@if [ ! -f $(WORDNET_SRC)/data.noun ] || [ ! -f $(WORDNET_SRC)/index.sense ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	      wordnet-base wordnet-sense-index >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      --no-install-recommends wordnet-base wordnet-sense-index >/dev/null; }; \
+	  else \
+	    echo "WordNet dict files missing in $(WORDNET_SRC): install the Debian packages" \
+	      "wordnet-base and wordnet-sense-index (as root), or set WORDNET_SRC"; exit 1; \
+	  fi; \
+	fi
+	$(PY) -m rscovlm.eval.metrics.wordnet_data $(WORDNET_SRC) $(NLTK_DATA)
+	@touch $(WORDNET_STAMP)
+
+wordnet: $(WORDNET_STAMP)
+
 # The whole suite; tests/test_style.py runs `ruff check` and `ruff format --check` inside it.
-test: $(STAMP)
+test: $(STAMP) $(WORDNET_STAMP)
 	$(PY) -m pytest -n 2 -q
 
 lint: $(STAMP)
