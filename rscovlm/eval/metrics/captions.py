@@ -31,9 +31,9 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from rscovlm._optional import require
 from rscovlm.errors import InputError, RscovlmError
 from rscovlm.eval.metrics.score import SampleScore, build_report
+from rscovlm.extras import require
 
 __all__ = [
     "SPICE_UNAVAILABLE",
