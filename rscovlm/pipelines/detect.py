@@ -10,7 +10,8 @@
    reported and skipped. Patches are named ``<image_id>__<rate>__<x>___<y>``
    (:func:`~rscovlm.data.patches.format_patch_name`).
 2. **Prompt.** ``[system, user[patch, "find the {classes}."]]`` with the plain system prompt of
-   the box kind and the evaluation user text (trailing period, WIRE §2.7); the patch is resized
+   the box kind and the evaluation user text (trailing period, WIRE §2.7), built by the
+   detection builder training uses (:mod:`rscovlm.data.tasks`); the patch is resized
    into the backend's pixel band (:func:`rscovlm.model.encoding.image_part`).
 3. **Batched generation**, ``batch`` patches per call.
 4. **Decoding** with :func:`rscovlm.formats.decode.decode_detections`, the one decode the
@@ -46,6 +47,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm.data import tasks
 from rscovlm.data.conversation import Conversation, ImagePart
 from rscovlm.data.patches import (
     DEFAULT_MERGE_IOU,
@@ -56,12 +58,12 @@ from rscovlm.data.patches import (
 )
 from rscovlm.data.split import TileSpec, plan_windows
 from rscovlm.errors import InputError
-from rscovlm.formats import LabelMatcher, detection_system_prompt, detection_user_prompt
+from rscovlm.formats import LabelMatcher
 from rscovlm.formats.decode import DecodedBoxes, decode_detections
 from rscovlm.formats.results import DetectionTable, RawOutput, ResultImage
 from rscovlm.imaging import RasterInfo, open_raster, read_region, read_regions
 from rscovlm.model.backends.base import Backend, GenerationParams
-from rscovlm.model.encoding import image_part, question_conversation
+from rscovlm.model.encoding import image_part
 from rscovlm.resolution import PixelBand, get_family
 
 __all__ = [
@@ -279,16 +281,11 @@ def detection_conversation(
     meta: dict[str, Any] | None = None,
 ) -> Conversation:
     """``[system, user[image, "find the {classes}."]]``: the evaluation's plain detection
-    prompt (WIRE §2.7) for one image part."""
+    prompt (WIRE §2.7) for one image part, from the builder training uses
+    (:func:`rscovlm.data.tasks.detection_conversation`)."""
     if box not in ("quad", "hbb"):
         raise InputError(f"box must be quad or hbb, got {box!r}")
-    return question_conversation(
-        detection_user_prompt(classes, eval_mode=True),
-        part,
-        system=detection_system_prompt(box),
-        family=family,
-        meta={"task": "detection", "variant": "plain", **(meta or {})},
-    )
+    return tasks.detection_conversation(part, classes, box, family=family, meta=meta)
 
 
 def _read_patch(
