@@ -2,7 +2,7 @@
 
 :class:`RenderContext` holds the record, its generator, its layered options and the model family;
 it draws every image's resized size and every Bernoulli / uniform choice in the documented order
-(:mod:`rscovlm.data.render`). The small builders here (image part, chat turns, class list) are
+(:mod:`rscovlm.data.render`). The small helpers here (image part, class list) are
 shared by the task renderers of :mod:`rscovlm.data._render_det` and
 :mod:`rscovlm.data._render_qa`.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rscovlm.data.conversation import ImagePart, Message, Part, TextPart
+from rscovlm.data.conversation import ImagePart
 from rscovlm.data.policy import RenderOptions
 from rscovlm.data.record import Record
 from rscovlm.errors import InputError
@@ -22,7 +22,7 @@ from rscovlm.formats import get_classes
 from rscovlm.imaging import image_size
 from rscovlm.resolution import CoordMap, ModelFamily
 
-__all__ = ["RenderContext", "SkipSampleError", "chat", "class_list", "image_part"]
+__all__ = ["RenderContext", "SkipSampleError", "class_list", "image_part"]
 
 
 class SkipSampleError(InputError):
@@ -74,14 +74,6 @@ class RenderContext:
 
 def image_part(ctx: RenderContext, index: int, cmap: CoordMap) -> ImagePart:
     return ImagePart(ctx.record.images[index].path, cmap.orig_size, cmap.resized_size)
-
-
-def chat(system: str | None, turns: list[tuple[list[Part], str]]) -> list[Message]:
-    """``[system?] + (user parts, assistant text)*``."""
-    out = [Message("system", (TextPart(system),))] if system is not None else []
-    for user, answer in turns:
-        out += [Message("user", tuple(user)), Message("assistant", (TextPart(answer),))]
-    return out
 
 
 def class_list(record: Record, opts: RenderOptions) -> list[str]:

@@ -1,17 +1,15 @@
-"""Detection [WIRE §2] and grounding [WIRE §3.1] samples (see :mod:`rscovlm.data.render`)."""
+"""Detection [WIRE §2] and grounding [WIRE §3.1] samples (see :mod:`rscovlm.data.render`).
+
+The draws and the answer text are here; the layout is :func:`rscovlm.data.tasks.boxes_messages`,
+the builder inference calls too."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rscovlm.data._render_ctx import (
-    RenderContext,
-    SkipSampleError,
-    chat,
-    class_list,
-    image_part,
-)
-from rscovlm.data.conversation import Message, TextPart
+from rscovlm.data._render_ctx import RenderContext, SkipSampleError, class_list, image_part
+from rscovlm.data.conversation import Message
+from rscovlm.data.tasks import boxes_messages
 from rscovlm.errors import InputError
 from rscovlm.formats import (
     DET_JSON_PROXY_TEMPLATES_HBB,
@@ -24,7 +22,6 @@ from rscovlm.formats import (
     DetObject,
     bbox_to_bounding_box,
     categories_str,
-    detection_system_prompt,
     encode_detections,
     encode_grounding,
     grounding_json_prompt,
@@ -97,9 +94,7 @@ def detection(ctx: RenderContext) -> tuple[list[Message], str]:
             for i in order
         ]
     answer = encode_detections(answer_objs, kind, style=style, clockwise=True, sort=False)
-    image = image_part(ctx, 0, cmap)
-    system = detection_system_prompt(kind, style)
-    return chat(system, [([image, TextPart(user)], answer)]), variant
+    return boxes_messages(image_part(ctx, 0, cmap), user, kind, style, answer), variant
 
 
 def _obb_ints(quads_model: np.ndarray) -> np.ndarray:
@@ -145,6 +140,4 @@ def grounding(ctx: RenderContext) -> tuple[list[Message], str]:
             expression, kind, proxy_index=proxy_index, bounding_box=bounding_box, rotated=rotated
         )
     answer = encode_grounding([int(v) for v in coords], expression, kind, style, clockwise=False)
-    image = image_part(ctx, 0, cmap)
-    system = detection_system_prompt(kind, style)
-    return chat(system, [([image, TextPart(user)], answer)]), variant
+    return boxes_messages(image_part(ctx, 0, cmap), user, kind, style, answer), variant

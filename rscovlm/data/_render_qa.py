@@ -1,39 +1,25 @@
 """VQA and multiple choice [WIRE §4.4], the Zoom-in Chain [§4.3], captions and scene classes
-[§5], instruction conversations [§3.4] (see :mod:`rscovlm.data.render`)."""
+[§5], instruction conversations [§3.4] (see :mod:`rscovlm.data.render`).
+
+The draws and targets are here; the layouts are the builders of :mod:`rscovlm.data.tasks`,
+which inference calls too."""
 
 from __future__ import annotations
 
 from rscovlm.data._instruction import render_instruction
-from rscovlm.data._render_ctx import RenderContext, chat, class_list, image_part
-from rscovlm.data.conversation import ImagePart, Message, Part, TextPart
-from rscovlm.errors import InputError
-from rscovlm.formats import (
-    CAPTION_PROMPT,
-    LRSVQA_ANSWER_SUFFIX,
-    LRSVQA_COUNT_ANSWER_SUFFIX,
-    VQA_SHORT_ANSWER_SUFFIX,
-    ZOOM_FOLLOW_UP,
-    ZOOM_SYSTEM_PROMPT,
-    encode_zoom_call,
-    mcq_prompt,
-    scene_classes_str,
-    scene_cls_prompt,
-    zoom_user_prompt,
+from rscovlm.data._render_ctx import RenderContext, class_list, image_part
+from rscovlm.data.conversation import ImagePart, Message
+from rscovlm.data.tasks import (
+    caption_question,
+    classification_question,
+    question_messages,
+    vqa_question,
+    zoom_messages,
 )
+from rscovlm.errors import InputError
+from rscovlm.formats import encode_zoom_call
 
 __all__ = ["caption", "classification", "instruction", "vqa"]
-
-
-def _question(text: str, choices: list[str] | None, suffix: str, category: str | None) -> str:
-    if choices:
-        return mcq_prompt(text, choices, training=True)
-    if suffix == "none":
-        return text
-    if suffix == "short":
-        tail = VQA_SHORT_ANSWER_SUFFIX
-    else:
-        tail = LRSVQA_COUNT_ANSWER_SUFFIX if category == "count" else LRSVQA_ANSWER_SUFFIX
-    return text if text.endswith(tail) else text + tail
 
 
 def vqa(ctx: RenderContext) -> tuple[list[Message], str]:
@@ -50,12 +36,12 @@ def vqa(ctx: RenderContext) -> tuple[list[Message], str]:
     if zoom:
         return _zoom_chain(ctx), "zoom"
     cmap = ctx.coord_map(0, random_ok=True)
-    turns: list[tuple[list[Part], str]] = []
-    for k, item in enumerate(rec.qa):
-        text = TextPart(_question(item.question, item.choices, opts.answer_suffix, item.category))
-        user: list[Part] = [image_part(ctx, 0, cmap), text] if k == 0 else [text]
-        turns.append((user, item.answer))
-    return chat(None, turns), "mcq" if qa.choices else "qa"
+    questions = [
+        vqa_question(q.question, q.choices, opts.answer_suffix, q.category) for q in rec.qa
+    ]
+    answers = [q.answer for q in rec.qa]
+    messages = question_messages(image_part(ctx, 0, cmap), questions, answers)
+    return messages, "mcq" if qa.choices else "qa"
 
 
 def _zoom_chain(ctx: RenderContext) -> list[Message]:
@@ -77,14 +63,8 @@ def _zoom_chain(ctx: RenderContext) -> list[Message]:
         resized_h, resized_w = opts.band.resize(y2 - y1, x2 - x1, ctx.family.factor)
         window = (x1, y1, x2, y2)
         crop = ImagePart(rec.images[0].path, (x2 - x1, y2 - y1), (resized_w, resized_h), window)
-    question = _question(qa.question, qa.choices, opts.answer_suffix, qa.category)
-    return [
-        Message("system", (TextPart(ZOOM_SYSTEM_PROMPT),)),
-        Message("user", (image_part(ctx, 0, cmap), TextPart(zoom_user_prompt(question)))),
-        Message("assistant", (TextPart(call),)),
-        Message("user", (crop, TextPart(ZOOM_FOLLOW_UP))),
-        Message("assistant", (TextPart(qa.answer),)),
-    ]
+    question = vqa_question(qa.question, qa.choices, opts.answer_suffix, qa.category)
+    return zoom_messages(image_part(ctx, 0, cmap), question, [(call, crop)], qa.answer)
 
 
 # --- captions, scene classes, instructions --------------------------------------------------------
@@ -96,7 +76,7 @@ def caption(ctx: RenderContext) -> tuple[list[Message], str]:
         raise InputError(f"{rec.uid}: caption record without captions")
     cmap = ctx.coord_map(0, random_ok=True)
     caption = rec.captions[ctx.pick(len(rec.captions))]
-    return chat(None, [([image_part(ctx, 0, cmap), TextPart(CAPTION_PROMPT)], caption)]), "caption"
+    return question_messages(image_part(ctx, 0, cmap), [caption_question()], [caption]), "caption"
 
 
 def classification(ctx: RenderContext) -> tuple[list[Message], str]:
@@ -105,8 +85,8 @@ def classification(ctx: RenderContext) -> tuple[list[Message], str]:
         raise InputError(f"{rec.uid}: classification record without a label")
     classes = class_list(rec, ctx.opts)
     cmap = ctx.coord_map(0, random_ok=True)
-    prompt = scene_cls_prompt(scene_classes_str(classes))
-    return chat(None, [([image_part(ctx, 0, cmap), TextPart(prompt)], rec.label)]), "scene"
+    prompt = classification_question(classes)
+    return question_messages(image_part(ctx, 0, cmap), [prompt], [rec.label]), "scene"
 
 
 def instruction(ctx: RenderContext) -> tuple[list[Message], str]:

@@ -7,9 +7,10 @@ clipped to the window with :func:`rscovlm.geometry.clip_quads` and kept when the
 its area is ``>= keep_threshold`` (0.7, the DOTA devkit's default); kept objects that lost area
 are flagged ``partial`` in the patch records (the labelTxt keeps 0/1 difficult flags).
 
-Patches are named ``<base>__<rate>__<x>___<y>`` (:func:`~rscovlm.data.sources.dota.
+Patches are named ``<base>__<rate>__<x>___<y>`` (:func:`~rscovlm.data.patches.
 format_patch_name`, readable by the DOTA devkit and mmrotate mergers); patch pixel ``p`` is
-original pixel ``(p + (x, y)) / rate``. Images above the pixel limit, and every GeoTIFF, are
+original pixel ``(p + (x, y)) / rate``. The way back is :func:`rscovlm.data.patches.merge_boxes`,
+the one merge of every path. Images above the pixel limit, and every GeoTIFF, are
 read window by window with rasterio (:func:`rscovlm.imaging.read_window`); PIL opens only
 images within the limit.
 """
@@ -24,10 +25,11 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from rscovlm.data.patches import DEFAULT_MERGE_IOU, format_patch_name, merge_boxes, parse_patch_name
 from rscovlm.data.record import Box, Instance, Record
-from rscovlm.data.sources.dota import format_patch_name, iter_dota_records, parse_patch_name
+from rscovlm.data.sources.dota import iter_dota_records
 from rscovlm.errors import InputError
-from rscovlm.geometry import as_quads, clip_quads, rotated_nms
+from rscovlm.geometry import as_quads, clip_quads
 from rscovlm.imaging import DEFAULT_MAX_PIXELS, image_size, open_image_checked, read_window
 
 __all__ = [
@@ -226,9 +228,11 @@ def split_dota(
 
 def merge_patch_objects(
     patches: Iterable[tuple[str, NDArray[np.float64], Sequence[str], NDArray[np.float64]]],
-    iou_threshold: float = 0.1,
+    iou_threshold: float = DEFAULT_MERGE_IOU,
 ) -> dict[str, tuple[NDArray[np.float64], list[str], NDArray[np.float64]]]:
-    """Map per-patch detections back to their images and remove duplicates (rotated NMS).
+    """Map per-patch detections back to their images and merge them
+    (:func:`rscovlm.data.patches.merge_boxes`, the merge of ``rscovlm detect`` and ``eval
+    merge``).
 
     Args:
         patches: ``(patch name, quads (N, 4, 2) patch pixels, class names, scores (N,))``.
@@ -236,23 +240,34 @@ def merge_patch_objects(
             merge uses 0.1).
 
     Returns:
-        Per base image: ``(quads (M, 4, 2) original pixels, class names, scores)``.
+        Per base image: ``(quads (M, 4, 2) original pixels, class names, scores)`` in the
+        merge's canonical order.
 
     Raises:
         InputError: A patch name is not of the ``base__rate__x___y`` form.
     """
-    grouped: dict[str, tuple[list[NDArray[np.float64]], list[str], list[float]]] = {}
-    for name, quads, classes, scores in patches:
+    bases: dict[str, int] = {}
+    quads: list[NDArray[np.float64]] = []
+    names: list[str] = []
+    scores: list[float] = []
+    image: list[int] = []
+    for name, boxes, classes, values in patches:
         origin = parse_patch_name(name)
         if origin is None:
             raise InputError(f"{name!r} is not a patch name (base__rate__x___y)")
-        q, c, s = grouped.setdefault(origin.base, ([], [], []))
-        q.append(origin.to_original(as_quads(quads)))
-        c += list(classes)
-        s += [float(v) for v in np.asarray(scores).reshape(-1)]
+        q = origin.to_original(as_quads(boxes))
+        quads.append(q)
+        names += list(classes)
+        scores += [float(v) for v in np.asarray(values).reshape(-1)]
+        image += [bases.setdefault(origin.base, len(bases))] * len(q)
+    all_quads = np.concatenate(quads) if quads else np.zeros((0, 4, 2))
+    label_ids = {c: i for i, c in enumerate(sorted(set(names)))}
+    labels = np.asarray([label_ids[c] for c in names], dtype=np.int64)
+    img = np.asarray(image, dtype=np.int64)
+    score = np.asarray(scores, dtype=np.float64)
+    keep = merge_boxes(all_quads, labels, score, iou_threshold, image=img)
     merged = {}
-    for base, (q, c, s) in grouped.items():
-        quads = np.concatenate(q) if q else np.zeros((0, 4, 2))
-        keep = rotated_nms(quads, np.asarray(s), iou_threshold, labels=np.asarray(c))
-        merged[base] = (quads[keep], [c[i] for i in keep], np.asarray(s)[keep])
+    for base, i in bases.items():
+        rows = keep[img[keep] == i]
+        merged[base] = (all_quads[rows], [names[k] for k in rows.tolist()], score[rows])
     return merged

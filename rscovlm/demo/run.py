@@ -18,7 +18,6 @@ per-detection curve moves when the VLM's tied output is merely reordered.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from dataclasses import dataclass
@@ -36,9 +35,9 @@ from rscovlm.eval.detection_io import align_to_gt, read_ground_truth, read_predi
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.metrics.detection import DetectionEvaluator
 from rscovlm.eval.metrics.mf1 import F1Evaluator
-from rscovlm.eval.task1 import write_task1
 from rscovlm.formats.boxes import DetObject, encode_detections
 from rscovlm.formats.classes import DOTA_V1_0
+from rscovlm.formats.results import RawOutput, write_raw_outputs, write_task1
 from rscovlm.resolution import DETECTION_BAND, CoordMap
 
 __all__ = ["DemoResult", "FullDemoResult", "run_demo", "run_full_demo"]
@@ -83,12 +82,12 @@ def _write_detector(scenes: list[Scene], folder: Path, rng: np.random.Generator)
         obbs, labels, scores = simulate(s, "detector", rng)
         quads = geometry.obb_to_quad(obbs)
         parts.append(DetBoxes.create(np.full(len(obbs), i), labels, quads, scores))
-    write_task1(folder, [s.name for s in scenes], DOTA_V1_0, DetBoxes.concat(parts))
+    write_task1(DetBoxes.concat(parts).table([s.name for s in scenes], DOTA_V1_0), folder)
 
 
 def _write_vlm(scenes: list[Scene], path: Path, rng: np.random.Generator) -> None:
     cmap = CoordMap.for_image(IMAGE_SIZE, IMAGE_SIZE, DETECTION_BAND)
-    lines = []
+    outputs: list[RawOutput] = []
     for s in scenes:
         obbs, labels, _ = simulate(s, "vlm", rng)
         model_quads = cmap.to_model(geometry.obb_to_quad(obbs), "quad").reshape(-1, 8)
@@ -96,15 +95,11 @@ def _write_vlm(scenes: list[Scene], path: Path, rng: np.random.Generator) -> Non
             DetObject.for_class(DOTA_V1_0[c], "quad", q.tolist())
             for q, c in zip(model_quads, labels, strict=True)
         ]
-        record = {
-            "image_id": f"{s.name}.png",
-            "output": encode_detections(objects, "quad"),
-            "orig_size": list(cmap.orig_size),
-            "resized_size": list(cmap.resized_size),
-            "family": cmap.family.name,
-        }
-        lines.append(json.dumps(record) + "\n")
-    path.write_text("".join(lines))
+        text = encode_detections(objects, "quad")
+        outputs.append(
+            RawOutput(f"{s.name}.png", text, cmap.orig_size, cmap.resized_size, cmap.family.name)
+        )
+    write_raw_outputs(outputs, path)
 
 
 def _evaluate(root: Path, seed: int) -> DemoResult:

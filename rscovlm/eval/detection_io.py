@@ -5,19 +5,17 @@ Ground truth: a DOTA ``labelTxt`` folder (one ``<image>.txt`` per image, read wi
 :func:`rscovlm.data.sources.coco.read_coco_detection`). Image ids are file stems (``P0001``);
 for COCO the numeric image id is accepted as an alias.
 
-Predictions, three formats (``fmt``):
+Predictions, three formats (``fmt``), each read by its reader in :mod:`rscovlm.formats.results`
+(next to the writer ``rscovlm detect`` uses):
 
 - ``task1``: DOTA Task1 files ``Task1_<class>.txt`` (a folder of them, or one file), lines
-  ``image_id score x1 y1 x2 y2 x3 y3 x4 y4`` in original pixels.
-- ``jsonl``: rscovlm's own predictions, one box per line::
-
-      {"image_id": "P0001", "class": "plane", "score": 0.93, "quad": [x1, y1, ..., x4, y4]}
-
-  with exactly one of ``"quad"`` (8 numbers or 4 ``[x, y]`` points), ``"hbb"`` ``[x1, y1, x2,
-  y2]`` or ``"obb"`` ``[cx, cy, w, h, angle_deg]`` (the :mod:`rscovlm.geometry` convention), in
-  original pixels. ``"score"`` is optional; a box without one scores 1 (and is counted).
-- ``vlm``: raw model outputs, one image per line (see :mod:`rscovlm.eval.vlm_outputs`);
-  every box scores 1.
+  ``image_id score x1 y1 x2 y2 x3 y3 x4 y4`` in original pixels
+  (:mod:`~rscovlm.formats.results.task1`).
+- ``jsonl``: rscovlm's own predictions, one box per line (:mod:`~rscovlm.formats.results.jsonl`;
+  ``quad``, ``hbb`` or ``obb``; a box without ``score`` scores 1 and is counted).
+- ``vlm``: raw model outputs, one image per line (:mod:`~rscovlm.formats.results.raw`), decoded
+  by :func:`rscovlm.formats.decode.decode_detections` — the decode of ``rscovlm detect`` —
+  every box scoring 1; boxes of zero area count as unreadable.
 
 Nothing is dropped silently: every reader fills a :class:`ReadReport` with unreadable lines,
 unknown classes and (after :func:`align_to_gt`) predictions on images absent from the ground
@@ -26,9 +24,7 @@ truth, and the counts add up (``n_boxes = n_kept + n_unknown_class + n_missing_i
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,9 +37,9 @@ from rscovlm.data.sources.dota import read_dota_labels
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.read_report import ReadReport, image_key
-from rscovlm.eval.task1 import parse_task1_line, task1_class
-from rscovlm.eval.vlm_outputs import vlm_record_boxes
+from rscovlm.formats.decode import decode_detections
 from rscovlm.formats.labels import LabelMatcher
+from rscovlm.formats.results import ResultBox, iter_jsonl, iter_raw_outputs, iter_task1
 
 __all__ = [
     "PRED_FORMATS",
@@ -181,95 +177,41 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
     return GroundTruth(images, tuple(build.classes), boxes, report, aliases)
 
 
-def _task1_lines(path: Path, build: _Builder) -> bool:
-    """Read one Task1 file; the class comes from the file name ``Task1_<class>.txt``."""
-    label = task1_class(path)
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            parsed = parse_task1_line(raw)
-            if isinstance(parsed, str):
-                build.report.bad(f"{path.name}:{lineno}", parsed)
-            elif parsed is not None:
-                build.add(image_key(parsed[0]), label, parsed[2], parsed[1])
-    return True
-
-
-def _jsonl_box(record: dict[str, Any]) -> tuple[np.ndarray, str] | str:
-    kinds = [k for k in ("quad", "hbb", "obb") if k in record]
-    if len(kinds) != 1:
-        return "needs exactly one of quad, hbb, obb"
-    try:
-        values = np.asarray(record[kinds[0]], dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        return f"{kinds[0]} is not a list of numbers"
-    want = {"quad": 8, "hbb": 4, "obb": 5}[kinds[0]]
-    if len(values) != want or not np.isfinite(values).all():
-        return f"{kinds[0]} needs {want} finite numbers"
-    convert: dict[str, Callable[[Any], np.ndarray]] = {
-        "quad": geometry.as_quads,
-        "hbb": geometry.hbb_to_quad,
-        "obb": geometry.obb_to_quad,
-    }
-    return geometry.as_quads(convert[kinds[0]](values)), kinds[0]
-
-
-def _jsonl_lines(path: Path, build: _Builder) -> bool:
+def _add_rows(rows: Iterable[tuple[str, ResultBox | str]], build: _Builder) -> bool:
+    """Add the boxes a result-file reader yields, count its bad rows; whether any was scored."""
     scored = False
-    for lineno, record in _json_records(path, build.report):
-        box = _jsonl_box(record)
-        name, label = record.get("image_id"), record.get("class")
-        score = record.get("score", 1.0)
-        if isinstance(box, str) or name is None or not isinstance(label, str):
-            why = box if isinstance(box, str) else "needs image_id and class"
-            build.report.bad(f"{path.name}:{lineno}", why)
+    for where, row in rows:
+        if isinstance(row, str):
+            build.report.bad(where, row)
             continue
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, (int, float))
-            or not math.isfinite(score)
-        ):
-            build.report.bad(f"{path.name}:{lineno}", "score is not a finite number")
-            continue
-        if "score" in record:
+        if row.scored:
             scored = True
         else:
             build.report.n_unscored += 1
-        build.add(image_key(name), label, box[0], float(score))
+        build.add(image_key(row.image_id), row.label, row.quad, row.score)
     return scored
 
 
 def _vlm_lines(path: Path, build: _Builder, default_family: str | None) -> None:
-    build.fuzzy = True  # model text: typos and plurals are matched, with a cutoff
-    for lineno, record in _json_records(path, build.report):
-        try:
-            parsed = vlm_record_boxes(record, default_family)
-        except InputError as exc:
-            build.report.bad(f"{path.name}:{lineno}", str(exc))
+    """Raw outputs, decoded by :func:`rscovlm.formats.decode.decode_detections` (the decode of
+    ``rscovlm detect``): unknown labels and zero-area boxes are counted, never forced."""
+    for where, raw in iter_raw_outputs(path, default_family):
+        if isinstance(raw, str):
+            build.report.bad(where, raw)
             continue
+        decoded = decode_detections(raw.output, raw.coord_map(), build.matcher)
         build.report.n_outputs += 1
-        build.report.n_empty_outputs += parsed.empty and not parsed.boxes
-        build.image(image_key(parsed.image_id))  # an image with no box still was predicted
-        for rejected in parsed.rejected:
-            build.report.bad(f"{path.name}:{lineno}", f"{rejected.reason}: {rejected.line[:60]}")
-        for label, quad in parsed.boxes:
-            build.add(image_key(parsed.image_id), label, quad)
-
-
-def _json_records(path: Path, report: ReadReport) -> Iterable[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` of each JSON-object line; other lines are counted as bad."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                report.bad(f"{path.name}:{lineno}", f"not JSON ({exc.msg})")
-                continue
-            if not isinstance(record, dict):
-                report.bad(f"{path.name}:{lineno}", "not a JSON object")
-                continue
-            yield lineno, record
+        build.report.n_empty_outputs += decoded.empty and not decoded.n_read
+        name = image_key(raw.image_id)
+        build.image(name)  # an image with no box still was predicted
+        for rejected in decoded.rejected:
+            build.report.bad(where, f"{rejected.reason}: {rejected.line[:60]}")
+        for _ in range(decoded.n_degenerate):
+            build.report.bad(where, "box of zero area or non-finite numbers")
+        build.report.n_boxes += decoded.n_unknown_label
+        build.report.unknown_classes.update(decoded.unknown_labels)
+        for label, quad in zip(decoded.labels, decoded.quads, strict=True):
+            build.add(name, label, quad)
 
 
 def read_predictions(
@@ -294,9 +236,9 @@ def read_predictions(
     has_scores = False
     for file in files:
         if fmt == "task1":
-            has_scores |= _task1_lines(file, build)
+            has_scores |= _add_rows(iter_task1(file), build)
         elif fmt == "jsonl":
-            has_scores |= _jsonl_lines(file, build)
+            has_scores |= _add_rows(iter_jsonl(file), build)
         else:
             _vlm_lines(file, build, default_family)
     return Predictions(build.names(), build.boxes(), has_scores, report)

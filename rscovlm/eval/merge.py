@@ -1,16 +1,15 @@
 """Merge predictions made on split patches back into whole images, ready for the DOTA server.
 
 DOTA images are evaluated whole, but models see split patches named ``<base>__<m>__<x>___<y>``
-(:func:`rscovlm.data.sources.dota.parse_patch_name` reads the devkit's rate and mmrotate's size
+(:func:`rscovlm.data.patches.parse_patch_name` reads the devkit's rate and mmrotate's size
 spelling). Merging:
 
 1. maps each patch box back to the original image with :meth:`PatchName.to_original`
    (``(p + (x, y)) / rate``); a name that is not a patch name is taken as a whole image;
-2. runs class-wise rotated NMS per original image
-   (:func:`rscovlm.geometry.rotated_nms`, polygon IoU, a box is dropped when its IoU with a
-   kept box of the same image and class is ``> nms_iou``; default 0.1 as mmrotate's DOTA
-   merge). Equal scores are visited in a fixed geometric order (by coordinates), so the result
-   does not depend on the order of the input, which matters for score-less VLM boxes;
+2. merges with :func:`rscovlm.data.patches.merge_boxes`, the merge ``rscovlm detect`` uses too
+   (class-wise rotated NMS per original image, default IoU 0.1; ties broken by area — the box
+   less cut by a patch border wins — then by coordinates), so both commands keep the same
+   boxes from the same raw outputs, whatever the input order;
 3. writes ``Task1_<class>.txt`` files and, optionally, the zip for the evaluation server.
 """
 
@@ -23,16 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from rscovlm import geometry
-from rscovlm.data.sources.dota import parse_patch_name
+from rscovlm.data.patches import DEFAULT_MERGE_IOU, merge_boxes, parse_patch_name
 from rscovlm.eval.detection_io import PredFormat, read_predictions
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.read_report import ReadReport
-from rscovlm.eval.task1 import write_task1
+from rscovlm.formats.results import write_task1
 
 __all__ = ["DEFAULT_NMS_IOU", "MergeResult", "merge_files", "merge_patches"]
 
-DEFAULT_NMS_IOU = 0.1
+DEFAULT_NMS_IOU = DEFAULT_MERGE_IOU
 
 
 @dataclass
@@ -82,7 +80,8 @@ def merge_patches(
         nms_iou: NMS threshold in ``[0, 1]``; 1.0 keeps every box.
 
     Returns:
-        The merged boxes (ordered by image, class, then descending score) and the counts.
+        The merged boxes (ordered by image, class, descending score, descending area, then
+        coordinates) and the counts.
     """
     patches = [parse_patch_name(name) for name in images]
     originals = [p.base if p is not None else name for p, name in zip(patches, images, strict=True)]
@@ -98,21 +97,7 @@ def merge_patches(
         if patch is not None and len(rows):
             quads[rows] = patch.to_original(quads[rows])
     moved = DetBoxes(image, boxes.label, quads, boxes.scores, boxes.difficult)
-    # A canonical visiting order: image, class, score (high first), then the coordinates.
-    flat = moved.quads.reshape(len(moved), 8)
-    keys = [flat[:, j] for j in range(7, -1, -1)]
-    canon = np.lexsort((*keys, -moved.scores, moved.label, moved.image))
-    moved = moved.take(canon)
-    # One NMS call per original image: images share coordinate frames, so a single call would
-    # make the spatial index pair up boxes of different images only to discard them.
-    bounds = np.searchsorted(moved.image, np.arange(len(merged_names) + 1))
-    kept_parts = [
-        lo
-        + geometry.rotated_nms(moved.quads[lo:hi], moved.scores[lo:hi], nms_iou, moved.label[lo:hi])
-        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
-        if hi > lo
-    ]
-    kept = np.sort(np.concatenate(kept_parts)) if kept_parts else np.zeros(0, dtype=np.int64)
+    kept = merge_boxes(moved.quads, moved.label, moved.scores, nms_iou, image=moved.image)
     n_patch_images = sum(p is not None for p in patches)
     return MergeResult(
         images=merged_names,
@@ -142,6 +127,6 @@ def merge_files(
     pred = read_predictions(pred_path, fmt, classes, default_family=default_family)
     result = merge_patches(pred.images, pred.boxes, nms_iou=nms_iou)
     result.report = pred.report
-    files = write_task1(out_dir, result.images, classes, result.boxes, zip_path=zip_path)
+    files = write_task1(result.boxes.table(result.images, classes), out_dir, zip_path=zip_path)
     result.files = tuple(files)
     return result

@@ -35,11 +35,10 @@ from PIL import Image
 from rscovlm.data.conversation import (
     Conversation,
     ImagePart,
-    Message,
-    TextPart,
     VideoPart,
     chat_text,
 )
+from rscovlm.data.tasks import question_conversation
 from rscovlm.errors import InputError
 from rscovlm.formats.prompts import CHAT_IM_START
 from rscovlm.imaging import read_region
@@ -92,25 +91,6 @@ def image_part(
         size = (x2 - x1, y2 - y1)
     cmap = CoordMap.for_image(int(size[0]), int(size[1]), band, family)
     return ImagePart(str(source), cmap.orig_size, cmap.resized_size, window)
-
-
-def question_conversation(
-    question: str,
-    image: ImagePart | None = None,
-    *,
-    system: str | None = None,
-    family: str = "qwen2_5_vl",
-    meta: dict[str, Any] | None = None,
-) -> Conversation:
-    """``[system?, user[image?, question]]``: the single-turn prompt of chat and evaluation."""
-    messages: list[Message] = []
-    if system is not None:
-        messages.append(Message("system", (TextPart(system),)))
-    content: tuple[Any, ...] = (TextPart(question),)
-    if image is not None:
-        content = (image, TextPart(question))
-    messages.append(Message("user", content))
-    return Conversation(messages, get_family(family), dict(meta or {}))
 
 
 def _resolve(source: str, root: str | Path | None) -> Path:

@@ -8,28 +8,32 @@
    :func:`rscovlm.imaging.read_regions` (windowed reads for rasters, so a 30000² GeoTIFF is
    never decoded whole; a small PNG is decoded once per batch); a patch that cannot be read is
    reported and skipped. Patches are named ``<image_id>__<rate>__<x>___<y>``
-   (:func:`~rscovlm.data.sources.dota.format_patch_name`).
+   (:func:`~rscovlm.data.patches.format_patch_name`).
 2. **Prompt.** ``[system, user[patch, "find the {classes}."]]`` with the plain system prompt of
-   the box kind and the evaluation user text (trailing period, WIRE §2.7); the patch is resized
+   the box kind and the evaluation user text (trailing period, WIRE §2.7), built by the
+   detection builder training uses (:mod:`rscovlm.data.tasks`); the patch is resized
    into the backend's pixel band (:func:`rscovlm.model.encoding.image_part`).
 3. **Batched generation**, ``batch`` patches per call.
-4. **Parsing** with :func:`rscovlm.formats.parse_detections` (plain or JSON, hbb / obb / quad
-   lines all read, as the evaluation does) and :class:`rscovlm.formats.LabelMatcher` (exact,
-   normalised, fuzzy with a cutoff). Unreadable lines, labels that match no class and boxes of
-   zero area are *counted* per patch and in total, never dropped silently.
-5. **Mapping back**: model coordinates → patch pixels with
-   :meth:`~rscovlm.resolution.CoordMap.to_original`, then the patch origin (and rate) with
-   :meth:`~rscovlm.data.sources.dota.PatchName.to_original`.
-6. **Merging**: class-wise rotated NMS (:func:`rscovlm.geometry.rotated_nms`, polygon IoU,
-   default threshold 0.1 as the DOTA merge). A VLM scores every box 1, so ties are visited in a
-   fixed order — larger box first (a box cut by a patch border loses to the whole one), then by
-   coordinates — and the result does not depend on the order of patches or lines.
+4. **Decoding** with :func:`rscovlm.formats.decode.decode_detections`, the one decode the
+   evaluation's ``vlm`` reader calls too (think block dropped, plain or JSON, hbb / obb / quad
+   lines all read, labels matched by :class:`rscovlm.formats.LabelMatcher`, coordinates mapped
+   to patch pixels by :class:`~rscovlm.resolution.CoordMap`). Unreadable lines, labels that
+   match no class and boxes of zero area are *counted* per patch and in total, never dropped
+   silently.
+5. **Mapping back** to original pixels by the patch origin read from the patch NAME
+   (:meth:`~rscovlm.data.patches.PatchName.to_original`), as ``rscovlm eval merge`` does.
+6. **Merging** with :func:`rscovlm.data.patches.merge_boxes`, the merge of ``rscovlm eval
+   merge`` too: class-wise rotated NMS (polygon IoU, default threshold 0.1 as the DOTA merge);
+   ties — a VLM scores every box 1 — go to the larger box (the one less cut by a patch
+   border), then by coordinates, so the result does not depend on the order of patches or
+   lines, and ``rscovlm eval merge raw_outputs.jsonl`` gives the same boxes.
 
 The counts add up: ``n_objects = n_unknown_label + n_degenerate + n_before_nms`` and
 ``n_before_nms = n_kept + n_suppressed``.
 
 Outputs (predictions JSONL, DOTA Task1, COCO, GeoJSON, raw outputs and ``summary.json``) are
-written by :mod:`rscovlm.pipelines.detect_outputs`; its writers are re-exported here.
+written by :mod:`rscovlm.pipelines.detect_outputs` through the result formats of
+:mod:`rscovlm.formats.results` (:meth:`DetectionResult.table`).
 """
 
 from __future__ import annotations
@@ -43,20 +47,23 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from rscovlm import geometry
+from rscovlm.data import tasks
 from rscovlm.data.conversation import Conversation, ImagePart
-from rscovlm.data.sources.dota import PatchName, format_patch_name
+from rscovlm.data.patches import (
+    DEFAULT_MERGE_IOU,
+    PatchName,
+    format_patch_name,
+    merge_boxes,
+    parse_patch_name,
+)
 from rscovlm.data.split import TileSpec, plan_windows
 from rscovlm.errors import InputError
-from rscovlm.formats import (
-    LabelMatcher,
-    detection_system_prompt,
-    detection_user_prompt,
-    parse_detections,
-)
+from rscovlm.formats import LabelMatcher
+from rscovlm.formats.decode import DecodedBoxes, decode_detections
+from rscovlm.formats.results import DetectionTable, RawOutput, ResultImage
 from rscovlm.imaging import RasterInfo, open_raster, read_region, read_regions
 from rscovlm.model.backends.base import Backend, GenerationParams
-from rscovlm.model.encoding import image_part, question_conversation
+from rscovlm.model.encoding import image_part
 from rscovlm.resolution import PixelBand, get_family
 
 __all__ = [
@@ -69,15 +76,10 @@ __all__ = [
     "plan_patches",
 ]
 
-DEFAULT_NMS_IOU = 0.1
+DEFAULT_NMS_IOU = DEFAULT_MERGE_IOU
 """Same-class boxes overlapping more than this are merged (the DOTA devkit's merge)."""
 
 DetectBox = Literal["quad", "hbb"]
-_TO_QUAD: dict[str, Callable[[Any], NDArray[np.float64]]] = {
-    "quad": geometry.as_quads,
-    "hbb": geometry.hbb_to_quad,
-    "obb": geometry.obb_to_quad,
-}
 _MAX_KEPT_REJECTIONS = 20  # per patch, in the result (all are counted)
 
 
@@ -206,6 +208,21 @@ class DetectionResult:
             lines.append(f"unknown labels: {top}")
         return lines
 
+    def table(self) -> DetectionTable:
+        """The kept boxes as the result writers' container (one image, with its raster)."""
+        image = ResultImage(self.image_id, self.image.name, self.size, self.raster)
+        return DetectionTable.create(
+            [image], self.classes, np.zeros(len(self.quads)), self.labels, self.quads, self.scores
+        )
+
+    def raw_outputs(self) -> list[RawOutput]:
+        """Every patch's raw output with its sizes (unreadable patches are left out)."""
+        return [
+            RawOutput(res.name, res.output, part.orig_size, part.resized_size, self.family)
+            for res, part in zip(self.patches, self.parts, strict=True)
+            if res.output is not None
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready account (no boxes): counts, per-patch results, unknown labels."""
         return {
@@ -241,6 +258,8 @@ def plan_patches(
         sw, sh = max(1, round(width * rate)), max(1, round(height * rate))
         for x0, y0, x1, y1 in plan_windows(sw, sh, spec.size, spec.gap):
             name = format_patch_name(image_id, rate, x0, y0)
+            origin = parse_patch_name(name)  # the name's rate, so eval merge maps identically
+            assert origin is not None
             ox, oy = round(x0 / rate), round(y0 / rate)
             window = (
                 ox,
@@ -249,7 +268,7 @@ def plan_patches(
                 min(height, max(oy + 1, oy + round((y1 - y0) / rate))),
             )
             part = replace(image_part(image, (x1 - x0, y1 - y0), band, family), window=window)
-            patches.append(Patch(name, PatchName(image_id, rate, x0, y0), window, part))
+            patches.append(Patch(name, origin, window, part))
     return patches
 
 
@@ -262,65 +281,33 @@ def detection_conversation(
     meta: dict[str, Any] | None = None,
 ) -> Conversation:
     """``[system, user[image, "find the {classes}."]]``: the evaluation's plain detection
-    prompt (WIRE §2.7) for one image part."""
+    prompt (WIRE §2.7) for one image part, from the builder training uses
+    (:func:`rscovlm.data.tasks.detection_conversation`)."""
     if box not in ("quad", "hbb"):
         raise InputError(f"box must be quad or hbb, got {box!r}")
-    return question_conversation(
-        detection_user_prompt(classes, eval_mode=True),
-        part,
-        system=detection_system_prompt(box),
-        family=family,
-        meta={"task": "detection", "variant": "plain", **(meta or {})},
-    )
+    return tasks.detection_conversation(part, classes, box, family=family, meta=meta)
 
 
 def _read_patch(
-    output: str, patch: Patch, matcher: LabelMatcher, index: dict[str, int], family: str
-) -> tuple[PatchResult, list[NDArray[np.float64]], list[int], Counter[str]]:
-    """Parse one patch's output and map its boxes to original pixels; also the unknown
-    labels."""
-    result = PatchResult(patch.name, patch.window, output)
-    parsed = parse_detections(output)
-    result.empty = parsed.empty
-    result.n_objects = len(parsed.objects)
-    result.n_unreadable = len(parsed.rejected)
-    result.rejected = [(r.line[:200], r.reason) for r in parsed.rejected[:_MAX_KEPT_REJECTIONS]]
-    cmap = patch.part.coord_map(family)
-    quads: list[NDArray[np.float64]] = []
-    labels: list[int] = []
-    unknown: Counter[str] = Counter()
-    for obj in parsed.objects:
-        found = matcher.match(obj.label).label
-        if found is None:
-            result.n_unknown_label += 1
-            unknown[obj.label] += 1
-            continue
-        try:
-            local = cmap.to_original([obj.coords], obj.kind)
-            quad = patch.origin.to_original(_TO_QUAD[obj.kind](local))[0]
-        except InputError:  # non-finite numbers
-            result.n_degenerate += 1
-            continue
-        if not geometry.valid_quads(quad[None])[0]:
-            result.n_degenerate += 1
-            continue
-        quads.append(quad)
-        labels.append(index[found])
-    result.n_kept_before_nms = len(quads)
-    return result, quads, labels, unknown
-
-
-def _merge(
-    quads: NDArray[np.float64], labels: NDArray[np.int64], scores: NDArray[np.float64], iou: float
-) -> NDArray[np.int64]:
-    """Indices kept by class-wise rotated NMS, visited by score, area, then coordinates."""
-    if not len(quads):
-        return np.zeros(0, dtype=np.int64)
-    flat = quads.reshape(len(quads), 8)
-    keys = [flat[:, j] for j in range(7, -1, -1)]
-    order = np.lexsort((*keys, -geometry.quad_area(quads), -scores, labels))
-    kept = geometry.rotated_nms(quads[order], scores[order], iou, labels=labels[order])
-    return np.sort(order[kept])
+    output: str, patch: Patch, matcher: LabelMatcher, family: str
+) -> tuple[PatchResult, DecodedBoxes]:
+    """Decode one patch's output (:func:`rscovlm.formats.decode.decode_detections`, the
+    decode of the evaluation too); the boxes come back in ORIGINAL image pixels."""
+    decoded = decode_detections(output, patch.part.coord_map(family), matcher)
+    decoded.quads = patch.origin.to_original(decoded.quads)
+    result = PatchResult(
+        patch.name,
+        patch.window,
+        output,
+        n_objects=decoded.n_read,
+        n_kept_before_nms=len(decoded.labels),
+        n_unreadable=decoded.n_unreadable,
+        n_unknown_label=decoded.n_unknown_label,
+        n_degenerate=decoded.n_degenerate,
+        empty=decoded.empty,
+        rejected=[(r.line[:200], r.reason) for r in decoded.rejected[:_MAX_KEPT_REJECTIONS]],
+    )
+    return result, decoded
 
 
 def _read_batch(
@@ -410,19 +397,17 @@ def detect_image(
             if patch.name in failed:
                 results.append(failed[patch.name])
                 continue
-            res, quads, labels, missed = _read_patch(
-                outputs[patch.name], patch, matcher, index, family
-            )
-            unknown.update(missed)
+            res, decoded = _read_patch(outputs[patch.name], patch, matcher, family)
+            unknown.update(decoded.unknown_labels)
             results.append(res)
-            all_quads.extend(quads)
-            all_labels.extend(labels)
+            all_quads.extend(decoded.quads)
+            all_labels.extend(index[name] for name in decoded.labels)
         if progress is not None:
             progress(min(start + batch, len(patches)), len(patches))
     quads = np.stack(all_quads) if all_quads else np.zeros((0, 4, 2))
     labels = np.asarray(all_labels, dtype=np.int64)
     scores = np.ones(len(quads))
-    kept = _merge(quads, labels, scores, nms_iou)
+    kept = merge_boxes(quads, labels, scores, nms_iou)
     return DetectionResult(
         image=path,
         image_id=image_id,

@@ -1,5 +1,7 @@
 """The Zoom-in Chain agent over any backend, for images of any size (WIRE §4).
 
+The conversation is built turn by turn by the Zoom-in Chain builders training uses
+(:func:`rscovlm.data.tasks.zoom_first_turn`, :func:`~rscovlm.data.tasks.zoom_crop_turn`).
 For each question: the overview (the whole image resized into the band, read by decimated
 windowed reads) → the model answers or calls ``image_zoom_in`` → the call is parsed robustly
 (:func:`rscovlm.formats.parse_zoom_call`) → its box, on the image the model saw, is mapped to
@@ -27,14 +29,10 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from rscovlm.data.conversation import Conversation, ImagePart, Message, TextPart
+from rscovlm.data.conversation import Conversation, ImagePart
+from rscovlm.data.tasks import question_messages, zoom_crop_turn, zoom_first_turn
 from rscovlm.errors import InputError
-from rscovlm.formats import (
-    ZOOM_FOLLOW_UP,
-    ZOOM_SYSTEM_PROMPT,
-    parse_zoom_call,
-    zoom_user_prompt,
-)
+from rscovlm.formats import parse_zoom_call
 from rscovlm.imaging import image_size
 from rscovlm.model.backends.base import Backend, GenerationParams
 from rscovlm.model.encoding import load_part_image
@@ -191,12 +189,9 @@ class ZoomAgent:
         skip = (query.category or "").lower() in self.skip_categories
         meta = {"id": query.id, "task": "zoom", "variant": "plain" if skip else "zoom"}
         if skip:
-            msgs = [Message("user", (part, TextPart(query.question)))]
+            msgs = question_messages(part, [query.question])
         else:
-            msgs = [
-                Message("system", (TextPart(ZOOM_SYSTEM_PROMPT),)),
-                Message("user", (part, TextPart(zoom_user_prompt(query.question)))),
-            ]
+            msgs = zoom_first_turn(part, query.question)
         result = ZoomResult(query.id, "", "answered", [], orig, part.resized_size, path, overview)
         conv = Conversation(msgs, self.family, meta)
         state = _State(query, conv, [overview], [part], result)
@@ -252,8 +247,7 @@ class ZoomAgent:
             image = load_part_image(part)
         state.parts.append(part)
         state.images.append(image)
-        state.conversation.messages.append(Message("assistant", (TextPart(output),)))
-        state.conversation.messages.append(Message("user", (part, TextPart(ZOOM_FOLLOW_UP))))
+        state.conversation.messages.extend(zoom_crop_turn(output, part))
 
     def run(self, queries: Sequence[ZoomQuery]) -> list[ZoomResult]:
         """Answer every query; active samples are generated together in one batch per round.

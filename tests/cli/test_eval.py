@@ -11,8 +11,8 @@ import pytest
 from rscovlm.cli import main
 from rscovlm.demo.run import run_demo
 from rscovlm.eval.detection_io import GroundTruth
-from rscovlm.eval.task1 import write_task1
 from rscovlm.formats.classes import DOTA_V1_0
+from rscovlm.formats.results import write_task1
 
 
 def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -25,7 +25,9 @@ def _run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 @pytest.fixture
 def perfect_task1(dota_gt: GroundTruth, tmp_path: Path) -> Path:
     scores = np.random.default_rng(0).random(len(dota_gt.boxes))
-    write_task1(tmp_path / "pred", dota_gt.images, DOTA_V1_0, dota_gt.boxes.with_scores(scores))
+    write_task1(
+        dota_gt.boxes.with_scores(scores).table(dota_gt.images, DOTA_V1_0), tmp_path / "pred"
+    )
     return tmp_path / "pred"
 
 
@@ -107,7 +109,7 @@ def test_eval_merge(
         f"{n}__1024__0___0" for n in dota_gt.images
     ]
     doubled = type(boxes).concat([boxes, boxes.with_image(boxes.image + len(dota_gt.images))])
-    write_task1(tmp_path / "patches", names, DOTA_V1_0, doubled)
+    write_task1(doubled.table(names, DOTA_V1_0), tmp_path / "patches")
     zip_path = tmp_path / "Task1.zip"
     code, out, err = _run(
         ["eval", "merge", "--pred", str(tmp_path / "patches"), "--pred-format", "task1",

@@ -7,12 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rscovlm.data.sources.dota import (
-    format_patch_name,
-    parse_dota_labels,
-    parse_patch_name,
-    read_dota_labels,
-)
+from rscovlm.data.patches import format_patch_name, parse_patch_name
+from rscovlm.data.sources.dota import parse_dota_labels, read_dota_labels
 from rscovlm.errors import InputError
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from rscovlm.data.patches import parse_patch_name
 from rscovlm.data.record import Box, Instance
-from rscovlm.data.sources.dota import iter_dota_records, parse_patch_name, read_dota_labels
+from rscovlm.data.sources.dota import iter_dota_records, read_dota_labels
 from rscovlm.data.sources.synthetic_raster import write_large_geotiff
 from rscovlm.data.split import (
     TileSpec,

@@ -17,8 +17,8 @@ from rscovlm.eval.detection_io import (
     read_predictions,
 )
 from rscovlm.eval.metrics.detection import DetectionEvaluator
-from rscovlm.eval.task1 import write_task1
 from rscovlm.formats.classes import DOTA_V1_0
+from rscovlm.formats.results import write_task1
 
 
 def test_real_dota_ground_truth(dota_gt: GroundTruth) -> None:
@@ -67,7 +67,7 @@ def test_task1_round_trip_and_zip(dota_gt: GroundTruth, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     boxes = dota_gt.boxes.with_scores(rng.random(len(dota_gt.boxes)))
     files = write_task1(
-        tmp_path / "t1", dota_gt.images, DOTA_V1_0, boxes, zip_path=tmp_path / "z.zip"
+        boxes.table(dota_gt.images, DOTA_V1_0), tmp_path / "t1", zip_path=tmp_path / "z.zip"
     )
     assert [f.name for f in files] == [f"Task1_{c}.txt" for c in DOTA_V1_0]
     with zipfile.ZipFile(tmp_path / "z.zip") as archive:

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rscovlm.data.sources.dota import format_patch_name
+from rscovlm.data.patches import format_patch_name
 from rscovlm.eval.detection_io import GroundTruth, align_to_gt, read_predictions
 from rscovlm.eval.merge import merge_files, merge_patches
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.metrics.detection import DetectionEvaluator
-from rscovlm.eval.task1 import write_task1
 from rscovlm.formats.classes import DOTA_V1_0
+from rscovlm.formats.results import write_task1
 
 
 def _split(gt: GroundTruth, rate: float, size: int, stride: int) -> tuple[list[str], DetBoxes]:
@@ -91,7 +91,7 @@ def test_whole_image_names_pass_through() -> None:
 
 def test_merge_files_writes_task1_and_zip(dota_gt: GroundTruth, tmp_path: Path) -> None:
     names, patches = _split(dota_gt, 1.0, 2048, 512)
-    write_task1(tmp_path / "patches", names, DOTA_V1_0, patches)
+    write_task1(patches.table(names, DOTA_V1_0), tmp_path / "patches")
     zip_path = tmp_path / "Task1.zip"
     result = merge_files(
         tmp_path / "patches", "task1", DOTA_V1_0, tmp_path / "merged", zip_path=zip_path

@@ -275,3 +275,80 @@ def test_unreadable_patch_is_reported_and_skipped(
     c = result.counts()
     assert c["n_patches"] == 4 and c["n_failed_patches"] == 1 and c["n_outputs"] == 3
     assert sorted(result.class_names) == ["plane", "ship"]
+
+
+# --- one decode, one merge: `rscovlm detect` and `rscovlm eval merge` agree -----------------------
+
+WIDE = [10.0, 0.0, 110.0, 100.0]  # tied with NARROW (both score 1, IoU 0.45): the larger stays
+NARROW = [0.0, 0.0, 60.0, 100.0]
+WHOLE = [480.0, 200.0, 560.0, 260.0]  # whole in patch (384, 0), cut at x = 512 in patch (0, 0)
+CUT = [480.0, 200.0, 512.0, 260.0]
+
+
+def _tied_script() -> dict[str, list[str]]:
+    """Every patch's output; boxes that must lose come FIRST, so input order cannot decide."""
+    return {
+        "scene__1__0___0": [
+            "<think>two planes, one cut</think>\n"
+            + "\n".join(
+                [
+                    _line((0, 0), NARROW, "plane"),
+                    _line((0, 0), WIDE, "plane"),
+                    _line((0, 0), CUT, "large-vehicle"),
+                    _line((0, 0), SHIP, "ship"),
+                    "5,5,40,40 airplane thing",
+                    "7,7,7,7 ship",
+                ]
+            )
+        ],
+        "scene__1__384___0": [
+            _line((384, 0), WHOLE, "large vehicle") + "\n" + _line((384, 0), SHIP, "ships")
+        ],
+        "scene__1__0___128": [_line((0, 128), PLANE, "plane")],
+        "scene__1__384___128": ["There are none."],
+    }
+
+
+def _task1_rows(folder: Path) -> list[str]:
+    return [
+        f"{f.name} {line}"
+        for f in sorted(folder.glob("Task1_*.txt"))
+        for line in f.read_text().splitlines()
+    ]
+
+
+def test_detect_and_eval_merge_keep_identical_boxes(
+    scene: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = detect_image(ReplayBackend(_tied_script()), scene, DOTA_V1_0, spec=SPEC, batch=2)
+    write_outputs(result, tmp_path / "detect", ["task1"])
+    counts = result.counts()
+    assert counts["n_unknown_label"] == 1 and counts["n_degenerate"] == 1
+    assert counts["n_objects"] == counts["n_before_nms"] + 2
+    kept = dict(zip(result.class_names, result.quads, strict=True))
+    assert sorted(result.class_names) == ["large-vehicle", "plane", "plane", "ship"]
+    planes = [q for n, q in zip(result.class_names, result.quads, strict=True) if n == "plane"]
+    wanted = [hbb_to_quad(WIDE)[0], hbb_to_quad(PLANE)[0]]
+    assert all(min(np.abs(q - w).max() for q in planes) < 1.1 for w in wanted)  # WIDE, not NARROW
+    assert np.abs(kept["large-vehicle"] - hbb_to_quad(WHOLE)[0]).max() < 1.1  # the uncut copy
+
+    # The same raw outputs through `rscovlm eval merge` (the CLI, in-process).
+    with pytest.raises(SystemExit) as done:
+        main(
+            ["eval", "merge", "--pred", str(tmp_path / "detect" / "raw_outputs.jsonl"),
+             "--pred-format", "vlm", "--out", str(tmp_path / "merged")]
+        )  # fmt: skip
+    assert done.value.code in (0, None), capsys.readouterr().err
+    detect_rows = _task1_rows(tmp_path / "detect" / "task1")
+    assert len(detect_rows) == 4
+    assert _task1_rows(tmp_path / "merged") == detect_rows  # byte-identical lines
+
+    # Shuffling the lines of the raw outputs changes nothing.
+    raw = (tmp_path / "detect" / "raw_outputs.jsonl").read_text().splitlines()
+    (tmp_path / "shuffled.jsonl").write_text("\n".join(reversed(raw)) + "\n")
+    with pytest.raises(SystemExit):
+        main(
+            ["eval", "merge", "--pred", str(tmp_path / "shuffled.jsonl"), "--pred-format", "vlm",
+             "--out", str(tmp_path / "merged2")]
+        )  # fmt: skip
+    assert sorted(_task1_rows(tmp_path / "merged2")) == sorted(detect_rows)

@@ -1,4 +1,4 @@
-"""DOTA v1.0 / v1.5 / v2.0 labels and split-patch names (the file-level readers).
+"""DOTA v1.0 / v1.5 / v2.0 labels (the file-level reader) and the record adapter.
 
 On disk (see ``shared/DATASETS.md``): ``images/P0000.png`` beside ``labelTxt/P0000.txt``. A label
 file may open with the header lines ``imagesource:GoogleEarth`` and ``gsd:0.146343590398``; every
@@ -6,10 +6,8 @@ other line is one object, ``x1 y1 x2 y2 x3 y3 x4 y4 class difficult`` (floats in
 the four vertices in annotation order, the class spelled with hyphens, difficult 0/1; the
 difficult flag is missing in some releases and then means 0).
 
-Split patches are named ``P0000__<m>__<x>___<y>``: the DOTA devkit writes the resize *rate* in the
-middle field (``P0000__1__0___512``, ``P0000__0.5__0___512``) while mmrotate writes the patch size
-(``P0000__1024__0___512``). :func:`parse_patch_name` reads both; rscovlm writes the rate
-(:func:`format_patch_name`), which both toolchains merge correctly.
+Split-patch names live with the tiler (:mod:`rscovlm.data.patches`), DOTA Task1 result files
+with the other result formats (:mod:`rscovlm.formats.results.task1`).
 
 Citation: Xia et al., "DOTA: A Large-scale Dataset for Object Detection in Aerial Images", CVPR
 2018; Ding et al., "Object Detection in Aerial Images: A Large-Scale Benchmark and Challenges",
@@ -19,14 +17,12 @@ TPAMI 2021. Licence: academic research use only.
 from __future__ import annotations
 
 import math
-import re
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from rscovlm.data.record import BadEntry, Box, Instance, Record
 from rscovlm.data.sources._common import (
@@ -37,18 +33,13 @@ from rscovlm.data.sources._common import (
     iter_sorted_files,
 )
 from rscovlm.errors import InputError
-from rscovlm.files import atomic_write_text, atomic_writer
 
 __all__ = [
     "DotaLabelFile",
     "DotaObject",
-    "PatchName",
-    "format_patch_name",
     "iter_dota_records",
     "parse_dota_labels",
-    "parse_patch_name",
     "read_dota_labels",
-    "write_task1",
 ]
 
 
@@ -132,65 +123,6 @@ def _parse_object_line(line: str) -> DotaObject | str:
         return f"difficult flag must be 0 or 1, got {rest[-1]!r}"
     class_name = " ".join(rest)
     return DotaObject(np.asarray(coords, dtype=np.float64).reshape(4, 2), class_name, difficult)
-
-
-_PATCH_RE = re.compile(r"^(?P<base>.+?)__(?P<mid>\d+(?:\.\d+)?)__(?P<x>-?\d+)___(?P<y>-?\d+)$")
-# A middle field above this is a patch size (mmrotate), not a resize rate (DOTA devkit).
-_MAX_RATE = 16.0
-
-
-@dataclass(frozen=True)
-class PatchName:
-    """A split patch's origin: patch pixel ``p`` is original pixel ``(p + (x, y)) / rate``."""
-
-    base: str
-    rate: float
-    x: int
-    y: int
-
-    def to_original(self, points: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Map ``(..., 2)`` patch pixel coordinates back to the original image."""
-        pts = np.asarray(points, dtype=np.float64)
-        return (pts + np.array([self.x, self.y], dtype=np.float64)) / self.rate
-
-
-def parse_patch_name(name: str) -> PatchName | None:
-    """Read ``P0001__1024__0___512`` / ``P0001__0.5__0___512``; ``None`` for a plain name.
-
-    A middle field with a decimal point or at most 16 is the devkit's resize rate; a larger
-    integer is mmrotate's patch size, whose patches always have rate 1.
-
-    Examples:
-        >>> parse_patch_name("P2805__1024__0___512")
-        PatchName(base='P2805', rate=1.0, x=0, y=512)
-        >>> parse_patch_name("P0004__0.5__824___0").rate
-        0.5
-        >>> parse_patch_name("P0004") is None
-        True
-    """
-    stem = Path(name).stem if "." in Path(name).name[-5:] else name
-    match = _PATCH_RE.match(stem)
-    if match is None:
-        return None
-    mid = match["mid"]
-    value = float(mid)
-    rate = value if ("." in mid or value <= _MAX_RATE) else 1.0
-    if rate <= 0:
-        return None
-    return PatchName(match["base"], rate, int(match["x"]), int(match["y"]))
-
-
-def format_patch_name(base: str, rate: float, x: int, y: int) -> str:
-    """The devkit-style patch name (rate in the middle), readable by mmrotate's merger too.
-
-    Examples:
-        >>> format_patch_name("P0001", 1.0, 0, 512)
-        'P0001__1__0___512'
-        >>> format_patch_name("P0001", 0.5, 824, 0)
-        'P0001__0.5__824___0'
-    """
-    rate_text = f"{rate:g}"
-    return f"{base}__{rate_text}__{int(x)}___{int(y)}"
 
 
 # --- Record adapter (rscovlm.data.build) ----------------------------------------------------
@@ -283,61 +215,3 @@ def iter_dota_records(
             source_file=label_path,
             meta=meta,
         )
-
-
-# --- Task1 result files (DOTA evaluation server) ----------------------------------------------
-
-
-def write_task1(
-    out_dir: str | Path,
-    images: Sequence[str],
-    classes: Sequence[str],
-    image_index: ArrayLike,
-    labels: ArrayLike,
-    quads: ArrayLike,
-    scores: ArrayLike,
-    *,
-    zip_path: str | Path | None = None,
-) -> list[Path]:
-    """Write one ``Task1_<class>.txt`` per class (every class, empty ones too) and a zip.
-
-    Box ``k`` lies on image ``images[image_index[k]]``, has class ``classes[labels[k]]``, the
-    ``(4, 2)`` quad ``quads[k]`` in original pixels and ``scores[k]``. Lines are ``image score x1
-    y1 ... x4 y4`` with Python's shortest round-trip float text, so reading the files back gives
-    the same numbers (and the same ties); within a file boxes go by image, then descending
-    score. Every file is written to a temporary name and renamed. The zip holds the files at its
-    root, as the DOTA evaluation server expects.
-
-    Raises:
-        InputError: The arrays disagree in length.
-    """
-    image = np.asarray(image_index, dtype=np.int64).reshape(-1)
-    label = np.asarray(labels, dtype=np.int64).reshape(-1)
-    score = np.asarray(scores, dtype=np.float64).reshape(-1)
-    coords = np.asarray(quads, dtype=np.float64).reshape(-1, 8)
-    if not len(image) == len(label) == len(score) == len(coords):
-        raise InputError(
-            f"Task1 boxes disagree: {len(image)} images, {len(label)} labels, "
-            f"{len(score)} scores, {len(coords)} quads"
-        )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    order = np.lexsort((-score, image))
-    for c, name in enumerate(classes):
-        rows = order[label[order] == c]
-        lines = (
-            f"{images[i]} {s!r} " + " ".join(repr(v) for v in q) + "\n"
-            for i, s, q in zip(
-                image[rows].tolist(), score[rows].tolist(), coords[rows].tolist(), strict=True
-            )
-        )
-        paths.append(atomic_write_text(out / f"Task1_{name}.txt", "".join(lines)))
-    if zip_path is not None:
-        with (
-            atomic_writer(zip_path) as tmp_zip,
-            zipfile.ZipFile(tmp_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-        ):
-            for p in paths:
-                archive.write(p, arcname=p.name)
-    return paths

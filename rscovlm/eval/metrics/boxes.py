@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rscovlm import geometry
+from rscovlm.formats.results import DetectionTable
 
 __all__ = ["DetBoxes"]
 
@@ -92,6 +93,13 @@ class DetBoxes:
         """The same boxes with new scores."""
         s = np.broadcast_to(np.asarray(scores, dtype=np.float64), (len(self),)).copy()
         return DetBoxes(self.image, self.label, self.quads, s, self.difficult)
+
+    def table(self, images: Sequence[str], classes: Sequence[str]) -> DetectionTable:
+        """The boxes as the result writers' container (:mod:`rscovlm.formats.results`);
+        ``image`` and ``label`` index ``images`` and ``classes``."""
+        return DetectionTable.create(
+            images, classes, self.image, self.label, self.quads, self.scores
+        )
 
     def with_image(self, image: ArrayLike) -> DetBoxes:
         """The same boxes with new image indices (after remapping image lists)."""

@@ -1,0 +1,140 @@
+"""The plain container every result writer takes, the row every reader yields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from rscovlm import geometry
+from rscovlm.errors import InputError
+from rscovlm.imaging import RasterInfo
+
+__all__ = ["DetectionTable", "ResultBox", "ResultImage", "json_lines"]
+
+
+@dataclass(frozen=True)
+class ResultImage:
+    """One image of a result: its id, and what the COCO and GeoJSON writers need to know.
+
+    Attributes:
+        id: The image id in every file (``P0001``, a patch name, a file stem).
+        file_name: The image's file name (COCO ``file_name``; default ``id``).
+        size: ``(width, height)`` (COCO ``width``/``height``), when known.
+        raster: The raster header; a georeferenced one gives GeoJSON map coordinates.
+    """
+
+    id: str
+    file_name: str | None = None
+    size: tuple[int, int] | None = None
+    raster: RasterInfo | None = None
+
+
+@dataclass(frozen=True)
+class DetectionTable:
+    """Boxes of many images as flat columns, in original pixels.
+
+    Attributes:
+        images: The images; ``image`` indexes them.
+        classes: The class list (original spelling); ``label`` indexes it.
+        image: ``(N,)`` int image index of each box.
+        label: ``(N,)`` int class index.
+        quads: ``(N, 4, 2)`` float boxes.
+        scores: ``(N,)`` float scores (1 for a VLM).
+    """
+
+    images: tuple[ResultImage, ...]
+    classes: tuple[str, ...]
+    image: NDArray[np.int64]
+    label: NDArray[np.int64]
+    quads: NDArray[np.float64]
+    scores: NDArray[np.float64]
+
+    @classmethod
+    def create(
+        cls,
+        images: Sequence[str | ResultImage],
+        classes: Sequence[str],
+        image: ArrayLike,
+        label: ArrayLike,
+        quads: ArrayLike,
+        scores: ArrayLike | None = None,
+    ) -> DetectionTable:
+        """Build and check the columns (scores default to 1).
+
+        Raises:
+            InputError: The columns disagree in length or index out of range.
+        """
+        imgs = tuple(i if isinstance(i, ResultImage) else ResultImage(str(i)) for i in images)
+        img = np.asarray(image, dtype=np.int64).reshape(-1)
+        lab = np.asarray(label, dtype=np.int64).reshape(-1)
+        q = geometry.as_quads(quads)
+        s = np.ones(len(q)) if scores is None else np.asarray(scores, np.float64).reshape(-1)
+        if not len(img) == len(lab) == len(q) == len(s):
+            raise InputError(
+                f"result boxes disagree: {len(img)} images, {len(lab)} labels, "
+                f"{len(s)} scores, {len(q)} quads"
+            )
+        if len(img) and (img.min() < 0 or img.max() >= len(imgs)):
+            raise InputError("result boxes index an image that is not in the image list")
+        if len(lab) and (lab.min() < 0 or lab.max() >= len(classes)):
+            raise InputError("result boxes index a class that is not in the class list")
+        return cls(imgs, tuple(classes), img, lab, q, s)
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    @property
+    def image_ids(self) -> list[str]:
+        """The id of each image."""
+        return [i.id for i in self.images]
+
+    def class_names(self) -> list[str]:
+        """The class of each box."""
+        return [self.classes[i] for i in self.label.tolist()]
+
+
+@dataclass(frozen=True)
+class ResultBox:
+    """One box read back from a result file (class as written; the caller matches it).
+
+    Attributes:
+        image_id: The image id as written.
+        label: The class text as written.
+        quad: ``(4, 2)`` original pixels.
+        score: The score (1 when the file gave none).
+        scored: Whether the file gave a score.
+    """
+
+    image_id: str
+    label: str
+    quad: NDArray[np.float64]
+    score: float = 1.0
+    scored: bool = True
+
+
+def json_lines(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
+    """``(where, object)`` for each JSON-object line, ``(where, reason)`` for a bad one.
+
+    ``where`` is ``<file name>:<line number>``; blank lines are skipped.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            where = f"{path.name}:{lineno}"
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                yield where, f"not JSON ({exc.msg})"
+                continue
+            if not isinstance(record, dict):
+                yield where, "not a JSON object"
+                continue
+            yield where, record
