@@ -1,7 +1,9 @@
 """The ``rscovlm`` command line (typer): one module per command group.
 
 Each command is a thin adapter: parse options, call one library function, print a short summary.
-Heavy imports happen inside the commands so ``rscovlm --help`` stays instant on a core install.
+The vocabulary the commands share (typed choices, the model option group, ``--out`` folders,
+the ``Examples:`` blocks) is defined once in :mod:`rscovlm.cli.options`. Heavy imports happen
+inside the commands so ``rscovlm --help`` stays instant, and works, on a core install.
 Errors of the project's family (:class:`rscovlm.errors.RscovlmError`) become one line on stderr
 and exit code 2; ``--debug`` shows the traceback instead.
 """

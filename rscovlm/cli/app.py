@@ -1,59 +1,114 @@
 """The Typer apps every command module registers on, and the process-wide ``--debug`` flag.
 
-Kept apart from the command modules so each of them imports only this (no module of the
-command line imports another's commands).
+Kept apart from the command modules so each of them imports only this and
+:mod:`rscovlm.cli.options` (no module of the command line imports another's commands).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from rscovlm import __version__
+from rscovlm.cli.options import examples
 
-app = typer.Typer(
+COMMAND_ORDER = (
+    "data",
+    "train",
+    "chat",
+    "zoom",
+    "detect",
+    "serve",
+    "eval",
+    "config",
+    "demo",
+    "version",
+)
+"""``rscovlm --help`` lists the commands in the order of the work: data, training, running a
+model, evaluation, configuration, the demo (commands not named here come last)."""
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class _OrderedGroup(TyperGroup):
+    """Lists the commands in :data:`COMMAND_ORDER` instead of registration order (which
+    follows the import order of the command modules)."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: k for k, name in enumerate(COMMAND_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
+
+
+def _typer(**kwargs: Any) -> typer.Typer:
+    """A Typer app with the house settings: plain help (no rich boxes), ``-h``, no completion."""
+    return typer.Typer(
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings=CONTEXT,
+        **kwargs,
+    )
+
+
+app = _typer(
     name="rscovlm",
     help="Co-train and evaluate vision-language models for remote-sensing multi-task learning.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
+    cls=_OrderedGroup,
 )
-
-eval_app = typer.Typer(help="Evaluate predictions against ground truth.", no_args_is_help=True)
-data_app = typer.Typer(help="Build, inspect and export training data.", no_args_is_help=True)
-app.add_typer(eval_app, name="eval")
+eval_app = _typer(
+    help="Evaluate predictions against ground truth.",
+    epilog=examples(
+        "rscovlm eval det --gt labelTxt/ --pred results/ --pred-format task1",
+        "rscovlm eval merge --pred patches/ --pred-format task1 --out merged/ --zip",
+    ),
+)
+data_app = _typer(
+    help="Build, inspect and export training data.",
+    epilog=examples(
+        "rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo",
+        "rscovlm data stats built/demo",
+    ),
+)
 app.add_typer(data_app, name="data")
+app.add_typer(eval_app, name="eval")
 
 state = {"debug": False}
 
 
-@app.callback()
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.callback(
+    epilog=examples(
+        "rscovlm demo --quick",
+        "rscovlm train tiny_cpu train.max_steps=20",
+        "rscovlm eval det --gt labelTxt/ --pred preds.jsonl --pred-format jsonl",
+    )
+)
 def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show tracebacks instead of one-line errors."
     ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
 ) -> None:
-    """rscovlm: data curation, co-training, inference and evaluation of RS VLMs.
-
-    Examples:
-      rscovlm demo
-      rscovlm eval det --gt labelTxt/ --pred preds.jsonl --pred-format jsonl
-    """
+    """rscovlm: data curation, co-training, inference and evaluation of RS VLMs."""
     state["debug"] = debug
 
 
-@app.command()
+@app.command(epilog=examples("rscovlm version"))
 def version() -> None:
     """Print the installed rscovlm version."""
     typer.echo(__version__)
-
-
-def choice(option: str, value: str, allowed: Sequence[str]) -> str:
-    """``value`` if allowed, else a one-line :class:`InputError` naming the option."""
-    from rscovlm.errors import InputError
-
-    if value not in allowed:
-        raise InputError(f"{option} must be one of {', '.join(allowed)}; got {value!r}")
-    return value

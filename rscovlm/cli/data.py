@@ -2,23 +2,54 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+
 import typer
 
-from rscovlm.cli.app import choice, data_app
+from rscovlm.cli.app import data_app
+from rscovlm.cli.options import BoxKind, Family, examples, out_option
 
 
-@data_app.command("build")
+class ExportFormat(str, Enum):
+    """:data:`rscovlm.data.export.EXPORT_FORMATS`."""
+
+    coco = "coco"
+    swift = "swift"
+    llamafactory = "llamafactory"
+
+
+EXPORT_FILES = {
+    ExportFormat.coco: "coco.json",
+    ExportFormat.swift: "swift.jsonl",
+    ExportFormat.llamafactory: "llamafactory.jsonl",
+}
+"""The file ``data export`` writes into ``--out`` per format (crops go to ``<stem>_crops/``,
+LLaMA-Factory's ``dataset_info.json`` beside it)."""
+ZOOM_FILE = "zoom.jsonl"
+"""The records ``data zoom-build`` writes into ``--out`` (rejects: ``zoom.rejected.jsonl``)."""
+
+
+@data_app.command(
+    "build",
+    epilog=examples(
+        "rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo",
+        "rscovlm data build recipe.yaml --out built/mix --workers 0",
+    ),
+)
 def data_build(
     recipe: str = typer.Argument(..., help="Recipe YAML (sources, data root, limits)."),
-    out: str = typer.Option(..., "--out", help="Output folder (finished shards are reused)."),
-    workers: int = typer.Option(2, "--workers", help="Validation worker processes (0: inline)."),
-    root: str | None = typer.Option(None, "--root", help="Data root (overrides the recipe's)."),
+    out: str = out_option(),
+    workers: int = typer.Option(
+        2, "--workers", min=0, help="Validation worker processes (0: inline)."
+    ),
+    root: str | None = typer.Option(
+        None, "--root", help="Data root: source paths are relative to it (default: the recipe's)."
+    ),
 ) -> None:
     """Read a recipe's sources, validate every record, write shards, manifest, rejected.jsonl.
 
-    Examples:
-      rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo
-      rscovlm data stats built/demo
+    Finished shards in --out are reused, so an interrupted build resumes.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -26,10 +57,6 @@ def data_build(
     from rscovlm.data.build import build_dataset
     from rscovlm.data.recipe import load_recipe
 
-    if workers < 0:
-        from rscovlm.errors import InputError
-
-        raise InputError(f"--workers must be >= 0, got {workers}")
     spec, data_root = load_recipe(recipe, root)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
@@ -47,13 +74,9 @@ def data_build(
     )
 
 
-@data_app.command("stats")
+@data_app.command("stats", epilog=examples("rscovlm data stats built/demo"))
 def data_stats(built: str = typer.Argument(..., help="A folder written by `data build`.")) -> None:
-    """Print a built dataset's manifest: counts per source, split, task, class and reason.
-
-    Examples:
-      rscovlm data stats built/demo
-    """
+    """Print a built dataset's manifest: counts per source, split, task, class and reason."""
     from rich.console import Console
 
     from rscovlm.data.shards import read_manifest
@@ -62,43 +85,57 @@ def data_stats(built: str = typer.Argument(..., help="A folder written by `data 
     render_manifest(read_manifest(built), Console())
 
 
-@data_app.command("export")
+@data_app.command(
+    "export",
+    epilog=examples(
+        "rscovlm data export built/demo --format coco --out exported/",
+        "rscovlm data export built/demo --format swift --box obb --out exported/",
+    ),
+)
 def data_export(
     built: str = typer.Argument(..., help="A folder written by `data build`."),
-    fmt: str = typer.Option("coco", "--format", help="coco, swift or llamafactory."),
-    out: str = typer.Option(..., "--out", help="Output file."),
+    fmt: ExportFormat = typer.Option(ExportFormat.coco, "--format", help="What to write."),
+    out: str = out_option(),
     source: str | None = typer.Option(None, "--source", help="Export only this source."),
     min_pixels: int = typer.Option(64 * 28 * 28, "--min-pixels", help="Band minimum (chat)."),
     max_pixels: int = typer.Option(1296 * 28 * 28, "--max-pixels", help="Band maximum (chat)."),
-    family: str = typer.Option("qwen2_5_vl", "--family", help="Model family (chat coords)."),
-    box: str = typer.Option("quad", "--box", help="Det./grounding box (chat): quad, hbb, obb."),
+    family: Family = typer.Option(Family.qwen2_5_vl, "--family", help="Chat: coordinate family."),
+    box: BoxKind = typer.Option(BoxKind.quad, "--box", help="Chat: detection/grounding boxes."),
     seed: int = typer.Option(0, "--seed", help="Render seed (chat; drawn per record uid)."),
 ) -> None:
     """Export a built dataset: COCO json of detections, or fixed-resolution conversations.
 
-    Examples:
-      rscovlm data export built/demo --format coco --out demo_coco.json
-      rscovlm data export built/demo --format swift --out demo_swift.jsonl
+    Writes coco.json, swift.jsonl or llamafactory.jsonl (with dataset_info.json) into --out;
+    the conversations' crops go to <name>_crops/ beside them.
     """
     from rscovlm.data.export import export_dataset
     from rscovlm.resolution import PixelBand
 
     options = {}
-    if fmt != "coco":
-        box = choice("--box", box, ("quad", "hbb", "obb"))
+    if fmt is not ExportFormat.coco:
         band = PixelBand(min_pixels, max_pixels)
-        options = {"band": band, "family": family, "kind": box, "seed": seed}
-    counts = export_dataset(built, out, fmt, source, **options)
-    typer.echo(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        options = {"band": band, "family": family.value, "kind": box.value, "seed": seed}
+    path = Path(out) / EXPORT_FILES[fmt]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = export_dataset(built, path, fmt.value, source, **options)
+    typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
 
-@data_app.command("zoom-build")
+@data_app.command(
+    "zoom-build",
+    epilog=examples(
+        "rscovlm data zoom-build LRS_VQA/train.jsonl --root data --out built/lrsvqa_zoom",
+        "rscovlm data zoom-build zoom_vqa.jsonl --root demo --out zoom/ --crops",
+    ),
+)
 def data_zoom_build(
     annotations: str = typer.Argument(..., help="LRS-VQA json / JSONL, relative to --root."),
-    out: str = typer.Option(..., "--out", help="Output JSONL of zoom records."),
-    root: str = typer.Option(".", "--root", help="Data root (image paths are relative to it)."),
+    out: str = out_option(),
+    root: str = typer.Option(
+        ".", "--root", help="Data root: annotation and image paths are relative to it."
+    ),
     image_root: str | None = typer.Option(None, "--image-root", help="Image folder under root."),
-    crops: str | None = typer.Option(None, "--crops", help="Also write crops (PNG) here."),
+    crops: bool = typer.Option(False, "--crops", help="Also write the crops (PNG) to crops/."),
     source: str = typer.Option("lrsvqa_zoom", "--source", help="Source name of the records."),
     pad_ratio: float = typer.Option(0.5, "--pad-ratio", help="Context per side (x region)."),
     min_size: int = typer.Option(448, "--min-size", help="Minimum crop side (pixels)."),
@@ -107,18 +144,24 @@ def data_zoom_build(
 ) -> None:
     """Build LRS-VQA-Zoom: one evidence region -> Zoom-in Chain record, else single-turn QA.
 
-    Examples:
-      rscovlm data zoom-build LRS_VQA/train.jsonl --root data --out built/lrsvqa_zoom.jsonl
-      rscovlm data zoom-build zoom_vqa.jsonl --root demo --out zoom.jsonl --crops crops
+    Writes zoom.jsonl and zoom.rejected.jsonl (with the reasons) into --out.
     """
     from rscovlm.data.zoom_build import CropPolicy, build_zoom_dataset
 
     policy = CropPolicy(pad_ratio, min_size, max_aspect, max_fraction)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
     result = build_zoom_dataset(
-        root, annotations, out, policy=policy, source=source, image_root=image_root, crops_dir=crops
+        root,
+        annotations,
+        folder / ZOOM_FILE,
+        policy=policy,
+        source=source,
+        image_root=image_root,
+        crops_dir=folder / "crops" if crops else None,
     )
     decisions = ", ".join(f"{k} {v}" for k, v in sorted(result.decisions.items()))
     typer.echo(
         f"read {result.read} = zoom {result.zoom} + single-turn {result.single} + rejected "
-        f"{result.rejected} ({decisions}); wrote {out}"
+        f"{result.rejected} ({decisions}); wrote {folder / ZOOM_FILE}"
     )

@@ -5,9 +5,16 @@ from __future__ import annotations
 import typer
 
 from rscovlm.cli.app import app
+from rscovlm.cli.options import examples
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "rscovlm demo",
+        "rscovlm demo --quick",
+        "rscovlm demo --workdir demo_run --steps 50 --seed 1",
+    )
+)
 def demo(
     seed: int = typer.Option(0, "--seed", help="Seed of the data, the model and the simulation."),
     quick: bool = typer.Option(
@@ -29,13 +36,8 @@ def demo(
               the real pipeline (prompt, generate, parse, map back) scored by mAP_nc and mF1;
     4. the fair detection protocol on SIMULATED predictions (a scored detector vs a
               score-less VLM): mAP, mAP with scores forced to 1, mAP_nc at tau*, mF1.
-    Ends with a summary. The same seed gives the same numbers.
-
-    \b
-    Examples:
-      rscovlm demo
-      rscovlm demo --quick                      # the protocol table only (a few seconds)
-      rscovlm demo --workdir demo_run --steps 50
+    Ends with a summary. The same seed gives the same numbers. --quick runs step 4 alone, in a
+    few seconds, and needs no torch.
     """
     from rich.console import Console
 

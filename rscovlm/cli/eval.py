@@ -2,31 +2,79 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
+
 import typer
 
-from rscovlm.cli.app import choice, eval_app
+from rscovlm.cli.app import eval_app
+from rscovlm.cli.options import Family, examples, out_option
 
 
-@eval_app.command("det")
+class PredFormat(str, Enum):
+    """:data:`rscovlm.eval.detection_io.PRED_FORMATS`."""
+
+    task1 = "task1"
+    vlm = "vlm"
+    jsonl = "jsonl"
+
+
+class Metric(str, Enum):
+    """``rscovlm.eval.metrics.ap.Metric``: 11-point (VOC07) or area (VOC12) AP."""
+
+    voc07 = "voc07"
+    voc12 = "voc12"
+
+
+class IouMode(str, Enum):
+    """``rscovlm.eval.metrics.detection.IouMode``."""
+
+    dota = "dota"
+    mmrotate = "mmrotate"
+
+
+class Ties(str, Enum):
+    """``rscovlm.eval.metrics.ap.Ties``."""
+
+    group = "group"
+    stable = "stable"
+
+
+RESULTS_FILE = "results.json"
+"""What ``eval det --out DIR`` writes: every number of the report."""
+ZIP_FILE = "Task1.zip"
+"""What ``eval merge --zip`` writes into ``--out``: the DOTA evaluation server's upload."""
+
+_PRED_FORMAT_HELP = "task1 (Task1_<class>.txt), vlm (model outputs) or jsonl (predictions)."
+_FAMILY_HELP = "Family of vlm outputs that record none (default: qwen2_5_vl)."
+
+
+@eval_app.command(
+    "det",
+    epilog=examples(
+        "rscovlm eval det --gt labelTxt/ --pred results/ --pred-format task1",
+        "rscovlm eval det --gt val.json --pred outputs.jsonl --pred-format vlm --out scores/",
+        "rscovlm eval det --gt test/ --pred test_det/ --pred-format task1 --sweep-val val_det/ "
+        "--sweep-val-gt val/",
+    ),
+)
 def eval_det(
     gt: str = typer.Option(..., "--gt", help="Ground truth: DOTA labelTxt folder or COCO json."),
     pred: str = typer.Option(..., "--pred", help="Predictions: a file or a folder of them."),
-    pred_format: str = typer.Option(
-        ..., "--pred-format", help="task1 (Task1_<class>.txt), vlm (model outputs), jsonl."
-    ),
+    pred_format: PredFormat = typer.Option(..., "--pred-format", help=_PRED_FORMAT_HELP),
     classes: str | None = typer.Option(
         None,
         "--classes",
         help="dota1.0|dota1.5|dota2.0|dior|fair1m1.0|srsdd|rsar|hrsc or a file with one class "
         "per line (default: the COCO categories, dota1.0 for a labelTxt folder).",
     ),
-    metric: str = typer.Option("voc07", "--metric", help="voc07 (11-point) or voc12 (area)."),
-    iou_mode: str = typer.Option(
-        "dota", "--iou-mode", help="dota (quad IoU > t) or mmrotate (rectangles, IoU >= t)."
+    metric: Metric = typer.Option(Metric.voc07, "--metric", help="voc07 (11-point), voc12 (area)."),
+    iou_mode: IouMode = typer.Option(
+        IouMode.dota, "--iou-mode", help="dota (quad IoU > t) or mmrotate (rectangles, IoU >= t)."
     ),
     iou: list[float] = typer.Option([0.5], "--iou", help="IoU threshold; repeat for several."),
     nc: bool = typer.Option(False, "--nc", help="mAP_nc: score every kept prediction 1."),
-    ties: str = typer.Option("group", "--ties", help="group (order-independent) or stable."),
+    ties: Ties = typer.Option(Ties.group, "--ties", help="group (order-independent) or stable."),
     sweep_val: str | None = typer.Option(
         None, "--sweep-val", help="Validation predictions: pick tau there, apply it to --pred."
     ),
@@ -36,89 +84,79 @@ def eval_det(
     count_difficult: bool = typer.Option(
         False, "--count-difficult", help="Count difficult objects as normal ground truth."
     ),
-    family: str | None = typer.Option(
-        None, "--family", help="Model family of vlm outputs without one (qwen2_5_vl)."
-    ),
+    family: Family | None = typer.Option(None, "--family", help=_FAMILY_HELP),
     f1: bool = typer.Option(True, "--f1/--no-f1", help="Also compute mF1 and strict F1."),
-    json_out: str | None = typer.Option(None, "--json", help="Write all numbers as JSON."),
+    out: str | None = typer.Option(
+        None, "--out", metavar="DIR", help=f"Also write every number to DIR/{RESULTS_FILE}."
+    ),
 ) -> None:
-    """Evaluate rotated-box detections: per-class AP, mAP / mAP_nc, threshold sweep, mF1.
-
-    \b
-    Examples:
-      rscovlm eval det --gt labelTxt/ --pred results/ --pred-format task1
-      rscovlm eval det --gt val.json --pred outputs.jsonl --pred-format vlm --json out.json
-      rscovlm eval det --gt test/ --pred test_det/ --pred-format task1 --sweep-val val_det/ \\
-          --sweep-val-gt val/
-    """
-    from pathlib import Path
-
+    """Evaluate rotated-box detections: per-class AP, mAP / mAP_nc, threshold sweep, mF1."""
     from rich.console import Console
 
     from rscovlm.eval.det_eval import render_det_report, run_det_eval
-    from rscovlm.eval.detection_io import PRED_FORMATS
     from rscovlm.files import atomic_write_json
     from rscovlm.formats.classes import get_classes
 
-    fmt = choice("--pred-format", pred_format, PRED_FORMATS)
     class_list = get_classes(classes) if classes else None
     if class_list is None and Path(gt).is_dir():
         class_list = get_classes("dota1.0")
     report = run_det_eval(
         gt,
         pred,
-        fmt,  # type: ignore[arg-type]
+        pred_format.value,  # type: ignore[arg-type]
         classes=class_list,
-        metric=choice("--metric", metric, ("voc07", "voc12")),  # type: ignore[arg-type]
-        iou_mode=choice("--iou-mode", iou_mode, ("dota", "mmrotate")),  # type: ignore[arg-type]
+        metric=metric.value,  # type: ignore[arg-type]
+        iou_mode=iou_mode.value,  # type: ignore[arg-type]
         iou_thresholds=iou,
         nc=nc,
-        ties=choice("--ties", ties, ("group", "stable")),  # type: ignore[arg-type]
+        ties=ties.value,  # type: ignore[arg-type]
         sweep_val=sweep_val,
         sweep_val_gt=sweep_val_gt,
         f1=f1,
         ignore_difficult=not count_difficult,
-        family=family,
+        family=family.value if family else None,
     )
     render_det_report(report, Console())
-    if json_out is not None:
-        atomic_write_json(json_out, report.to_dict())
-        typer.echo(f"wrote {json_out}")
+    if out is not None:
+        path = Path(out) / RESULTS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, report.to_dict())
+        typer.echo(f"wrote {path}")
 
 
-@eval_app.command("merge")
+@eval_app.command(
+    "merge",
+    epilog=examples(
+        "rscovlm eval merge --pred patches/ --pred-format task1 --out merged/ --zip",
+        "rscovlm eval merge --pred outputs.jsonl --pred-format vlm --classes dior --out merged/",
+    ),
+)
 def eval_merge(
     pred: str = typer.Option(..., "--pred", help="Predictions on split patches."),
-    pred_format: str = typer.Option(..., "--pred-format", help="task1, vlm or jsonl."),
-    out: str = typer.Option(..., "--out", help="Folder for the merged Task1_<class>.txt files."),
+    pred_format: PredFormat = typer.Option(..., "--pred-format", help=_PRED_FORMAT_HELP),
+    out: str = out_option("Folder of the merged Task1_<class>.txt files (created)."),
     classes: str = typer.Option("dota1.0", "--classes", help="Class list name or file."),
-    nms_iou: float = typer.Option(0.1, "--nms-iou", help="Class-wise rotated NMS threshold."),
-    zip_path: str | None = typer.Option(None, "--zip", help="Also write this server zip."),
-    family: str | None = typer.Option(None, "--family", help="Family of vlm outputs."),
+    nms_iou: float = typer.Option(
+        0.1, "--nms-iou", min=0.0, max=1.0, help="Class-wise rotated NMS threshold."
+    ),
+    zip_upload: bool = typer.Option(
+        False, "--zip", help=f"Also write --out/{ZIP_FILE} for the DOTA evaluation server."
+    ),
+    family: Family | None = typer.Option(None, "--family", help=_FAMILY_HELP),
 ) -> None:
-    """Merge patch predictions (name__rate__x___y) into whole images for the DOTA server.
-
-    \b
-    Examples:
-      rscovlm eval merge --pred patches/ --pred-format task1 --out merged/ --zip Task1.zip
-    """
-    from rscovlm.eval.detection_io import PRED_FORMATS
+    """Merge patch predictions (name__rate__x___y) into whole images for the DOTA server."""
     from rscovlm.eval.merge import merge_files
     from rscovlm.formats.classes import get_classes
 
-    fmt = choice("--pred-format", pred_format, PRED_FORMATS)
-    if not 0.0 <= nms_iou <= 1.0:
-        from rscovlm.errors import InputError
-
-        raise InputError(f"--nms-iou must lie in [0, 1], got {nms_iou}")
+    zip_path = Path(out) / ZIP_FILE if zip_upload else None
     result = merge_files(
         pred,
-        fmt,  # type: ignore[arg-type]
+        pred_format.value,  # type: ignore[arg-type]
         get_classes(classes),
         out,
         nms_iou=nms_iou,
         zip_path=zip_path,
-        default_family=family,
+        default_family=family.value if family else None,
     )
     for line in result.summary():
         typer.echo(line)

@@ -1,75 +1,83 @@
-"""``rscovlm chat | zoom | serve | detect``: run a model."""
+"""``rscovlm chat | zoom | detect | serve``: run a model through any backend.
+
+The four commands share the model option group of :func:`rscovlm.cli.options.model_options`
+(``--model/--backend/--base-url/--api-key-env/--family/--device/--dtype/--adapter``), so a
+released checkpoint on the CPU, the same checkpoint under vLLM and a remote OpenAI-compatible
+server are one flag apart.
+"""
 
 from __future__ import annotations
 
 import typer
 
 from rscovlm.cli.app import app
+from rscovlm.cli.options import (
+    DetectBox,
+    DetectFormat,
+    ModelOptions,
+    examples,
+    max_new_tokens_option,
+    model_options,
+    out_option,
+)
 
 
-def _hf_backend(model: str, device: str, dtype: str, adapter: str | None) -> object:
-    from rscovlm.model.backends.hf import HFBackend
-
-    return HFBackend(model, device=device, dtype=dtype, adapter=adapter)
-
-
-@app.command()
+@app.command(
+    epilog=examples(
+        'rscovlm chat --model RSCoVLM-7B --image scene.png "What is in the image?"',
+        "rscovlm chat --backend openai --base-url http://127.0.0.1:8000/v1 --model RSCoVLM-7B "
+        '"Describe the airport."',
+    )
+)
+@model_options
 def chat(
     question: str = typer.Argument(..., help="The question."),
-    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
     image: str | None = typer.Option(None, "--image", help="Image or raster (any size)."),
-    device: str = typer.Option("cpu", "--device", help="Torch device."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
-    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+    max_new_tokens: int | None = max_new_tokens_option(),
+    *,
+    models: ModelOptions,
 ) -> None:
-    """Ask one question about one image with the hf backend (greedy).
-
-    Examples:
-      rscovlm chat --model RSCoVLM-7B --image scene.png "What is in the image?"
-    """
+    """Ask one question about one image (greedy decoding)."""
     from rscovlm.imaging import image_size
     from rscovlm.model.backends import GenerationParams
     from rscovlm.model.encoding import image_part, question_conversation
 
-    backend = _hf_backend(model, device, dtype, adapter)
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    backend = models.build()
     part = None
     if image is not None:
-        part = image_part(image, image_size(image), backend.band, backend.family)  # type: ignore[attr-defined]
-    conv = question_conversation(question, part, family=backend.family)  # type: ignore[attr-defined]
-    params = GenerationParams(max_new_tokens=max_new_tokens)
-    typer.echo(backend.generate([conv], params)[0])  # type: ignore[attr-defined]
+        part = image_part(image, image_size(image), backend.band, backend.family)
+    conv = question_conversation(question, part, family=backend.family)
+    typer.echo(backend.generate([conv], params)[0])
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        'rscovlm zoom --model RSCoVLM-7B --image big.tif "What colour is the car?" --trace t.png',
+        'rscovlm zoom --model RSCoVLM-7B --image big.tif --category count "How many ships?"',
+    )
+)
+@model_options
 def zoom(
     question: str = typer.Argument(..., help="The question."),
-    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
     image: str = typer.Option(..., "--image", help="Image or raster of any size (GeoTIFF ok)."),
-    trace: str | None = typer.Option(None, "--trace", help="Draw the hops over the overview."),
-    max_hops: int = typer.Option(1, "--max-hops", help="Zoom calls followed (trained: 1)."),
+    trace: str | None = typer.Option(
+        None, "--trace", metavar="PNG", help="Draw the hops over the overview into this picture."
+    ),
+    max_hops: int = typer.Option(1, "--max-hops", min=0, help="Zoom calls followed (trained: 1)."),
     category: str | None = typer.Option(None, "--category", help="e.g. count (no zoom)."),
-    device: str = typer.Option("cpu", "--device", help="Torch device."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
-    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+    max_new_tokens: int | None = max_new_tokens_option(),
+    *,
+    models: ModelOptions,
 ) -> None:
-    """Answer with the Zoom-in Chain: overview, zoom call, full-resolution crop, answer.
-
-    Examples:
-      rscovlm zoom --model RSCoVLM-7B --image big.tif "What colour is the car?" --trace t.png
-    """
+    """Answer with the Zoom-in Chain: overview, zoom call, full-resolution crop, answer."""
     import json
 
     from rscovlm.model.backends import GenerationParams
     from rscovlm.pipelines.zoom import ZoomAgent, draw_trace
 
-    backend = _hf_backend(model, device, dtype, adapter)
-    agent = ZoomAgent(
-        backend,  # type: ignore[arg-type]
-        max_hops=max_hops,
-        params=GenerationParams(max_new_tokens=max_new_tokens),
-    )
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    agent = ZoomAgent(models.build(), max_hops=max_hops, params=params)
     result = agent.ask(image, question, category)
     for k, hop in enumerate(result.hops, 1):
         info = {"window": hop.window, "fallback": hop.fallback, "image_tokens": hop.image_tokens}
@@ -80,107 +88,56 @@ def zoom(
     typer.echo(result.answer)
 
 
-@app.command()
-def serve(
-    model: str = typer.Option(..., "--model", help="Checkpoint directory."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
-    port: int = typer.Option(8000, "--port", help="TCP port."),
-    name: str | None = typer.Option(None, "--name", help="Served model id (dir name)."),
-    api_key_env: str | None = typer.Option(
-        None, "--api-key-env", help="Env variable holding the required API key."
-    ),
-    max_images: int = typer.Option(8, "--max-images", help="Images per request at most."),
-    max_body_mb: int = typer.Option(32, "--max-body-mb", help="Request body limit (MB)."),
-    device: str = typer.Option("cpu", "--device", help="Torch device."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
-    adapter: str | None = typer.Option(None, "--adapter", help="PEFT adapter directory."),
-) -> None:
-    """Serve the model as an OpenAI-compatible /v1/chat/completions and /v1/models.
-
-    Examples:
-      rscovlm serve --model RSCoVLM-7B --port 8000
-    """
-    from pathlib import Path
-
-    from rscovlm.pipelines.serve import ServerConfig
-    from rscovlm.pipelines.serve import serve as run_server
-
-    backend = _hf_backend(model, device, dtype, adapter)
-    config = ServerConfig(
-        name or Path(model).name,
-        host=host,
-        port=port,
-        api_key_env=api_key_env,
-        max_images=max_images,
-        max_body_bytes=max_body_mb * 1024 * 1024,
+@app.command(
+    epilog=examples(
+        "rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/",
+        "rscovlm detect --backend openai --base-url http://127.0.0.1:8000/v1 --model m "
+        "--image P1.png --out det/ --format task1",
     )
-    typer.echo(f"serving {config.model_name} on http://{host}:{port}/v1", err=True)
-    run_server(backend, config)  # type: ignore[arg-type]
-
-
-@app.command()
+)
+@model_options
 def detect(
-    model: str = typer.Option(..., "--model", help="Checkpoint dir (openai: served model name)."),
     image: str = typer.Option(..., "--image", help="Image or raster of any size (GeoTIFF ok)."),
-    out: str = typer.Option(..., "--out", help="Output folder."),
+    out: str = out_option(),
     classes: str = typer.Option("dota1.0", "--classes", help="Class list name or file."),
-    formats: list[str] = typer.Option(
-        ["all"], "--format", help="jsonl, task1, coco, geojson or all (repeatable)."
+    formats: list[DetectFormat] = typer.Option(
+        [DetectFormat.all], "--format", help="Files written into --out (repeatable)."
     ),
-    patch: int = typer.Option(1024, "--patch", help="Patch side in pixels."),
-    gap: int = typer.Option(200, "--gap", help="Overlap of neighbouring patches."),
+    patch: int = typer.Option(1024, "--patch", min=1, help="Patch side in pixels."),
+    gap: int = typer.Option(200, "--gap", min=0, help="Overlap of neighbouring patches."),
     rates: list[float] = typer.Option([1.0], "--rate", help="Resize rate (repeatable)."),
-    box: str = typer.Option("quad", "--box", help="quad (oriented) or hbb."),
-    batch: int = typer.Option(8, "--batch", help="Patches per generate call."),
-    nms_iou: float = typer.Option(0.1, "--nms-iou", help="Class-wise NMS IoU threshold."),
-    backend_name: str = typer.Option("hf", "--backend", help="hf, vllm or openai."),
-    base_url: str | None = typer.Option(None, "--base-url", help="openai: the API root."),
-    api_key_env: str | None = typer.Option(
-        None, "--api-key-env", help="openai: env variable of the API key (OPENAI_API_KEY)."
+    box: DetectBox = typer.Option(DetectBox.quad, "--box", help="Boxes the prompt asks for."),
+    batch: int = typer.Option(8, "--batch", min=1, help="Patches per generate call."),
+    nms_iou: float = typer.Option(
+        0.1, "--nms-iou", min=0.0, max=1.0, help="Class-wise NMS IoU threshold."
     ),
-    family: str = typer.Option("qwen2_5_vl", "--family", help="openai: the model family."),
-    device: str = typer.Option("cpu", "--device", help="hf: torch device."),
-    dtype: str = typer.Option("auto", "--dtype", help="auto, float32, bfloat16, float16."),
-    adapter: str | None = typer.Option(None, "--adapter", help="hf: PEFT adapter directory."),
-    max_new_tokens: int | None = typer.Option(None, "--max-new-tokens", help="Token cap."),
+    max_new_tokens: int | None = max_new_tokens_option(),
+    *,
+    models: ModelOptions,
 ) -> None:
     """Tiled detection: patches, detection prompt, parse, map back, rotated NMS, outputs.
 
     Writes predictions.jsonl, task1/, coco.json, detections.geojson (map coordinates and CRS
     for a georeferenced raster), raw_outputs.jsonl and summary.json into --out.
-
-    Examples:
-      rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/
-      rscovlm detect --backend openai --base-url URL --model m --image P1.png --out d --format task1
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rscovlm.data.split import TileSpec
-    from rscovlm.errors import InputError
     from rscovlm.formats import get_classes
     from rscovlm.imaging import open_raster
-    from rscovlm.model.backends import GenerationParams, make_backend
+    from rscovlm.model.backends import GenerationParams
     from rscovlm.pipelines.detect import detect_image
     from rscovlm.pipelines.detect_outputs import resolve_formats, write_outputs
 
     # Every input is checked before a model is loaded.
     class_list = get_classes(classes)
-    chosen = resolve_formats(formats)
+    chosen = resolve_formats([f.value for f in formats])
     spec = TileSpec(patch, gap, tuple(rates))
-    if box not in ("quad", "hbb"):
-        raise InputError(f"--box must be quad or hbb, got {box!r}")
+    models.check()
     open_raster(image)
     params = GenerationParams(max_new_tokens=max_new_tokens)
-    if backend_name == "hf":
-        backend = _hf_backend(model, device, dtype, adapter)
-    elif backend_name == "openai":
-        options: dict[str, object] = {"base_url": base_url, "family": family}
-        if api_key_env is not None:
-            options["api_key_env"] = api_key_env
-        backend = make_backend("openai", model, **options)
-    else:
-        backend = make_backend(backend_name, model, dtype=dtype)
+    backend = models.build()
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -190,11 +147,11 @@ def detect(
             progress.update(task, completed=done, total=total)
 
         result = detect_image(
-            backend,  # type: ignore[arg-type]
+            backend,
             image,
             class_list,
             spec=spec,
-            box=box,  # type: ignore[arg-type]
+            box=box.value,
             batch=batch,
             nms_iou=nms_iou,
             params=params,
@@ -206,4 +163,40 @@ def detect(
     typer.echo(f"{len(result.quads)} boxes written to {out} ({', '.join(written)})")
 
 
-# --- train commands -----------------------------------------------------------------------------
+@app.command(
+    epilog=examples(
+        "rscovlm serve --model RSCoVLM-7B --port 8000",
+        "rscovlm serve --model RSCoVLM-7B --host 0.0.0.0 --require-key-env RSCOVLM_KEY",
+        "rscovlm serve --backend vllm --model RSCoVLM-7B --dtype bfloat16",
+    )
+)
+@model_options
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (0: any free)."),
+    name: str | None = typer.Option(None, "--name", help="Served model id (--model's name)."),
+    require_key_env: str | None = typer.Option(
+        None, "--require-key-env", help="Env variable of the API key clients must send."
+    ),
+    max_images: int = typer.Option(8, "--max-images", min=1, help="Images per request at most."),
+    max_body_mb: int = typer.Option(32, "--max-body-mb", min=1, help="Request body limit (MB)."),
+    *,
+    models: ModelOptions,
+) -> None:
+    """Serve a model as an OpenAI-compatible /v1/chat/completions and /v1/models."""
+    from pathlib import Path
+
+    from rscovlm.pipelines.serve import ServerConfig
+    from rscovlm.pipelines.serve import serve as run_server
+
+    config = ServerConfig(
+        name or Path(models.model).name,
+        host=host,
+        port=port,
+        api_key_env=require_key_env,
+        max_images=max_images,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+    )
+    backend = models.build()
+    typer.echo(f"serving {config.model_name} on http://{host}:{port}/v1", err=True)
+    run_server(backend, config)

@@ -5,9 +5,17 @@ from __future__ import annotations
 import typer
 
 from rscovlm.cli.app import app
+from rscovlm.cli.options import examples
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "rscovlm train tiny_cpu train.max_steps=20",
+        "rscovlm train my_run.yaml optim.lr=1e-5 log.output_dir=runs/a",
+        "rscovlm train rscovlm_official --validate",
+        "torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official",
+    )
+)
 def train(
     config: str = typer.Argument(..., help="A training YAML, or a shipped name (tiny_cpu, ...)."),
     overrides: list[str] = typer.Argument(None, help="Dotted key=value overrides."),
@@ -15,9 +23,7 @@ def train(
 ) -> None:
     """Co-train a model on a data mixture (one process; launch with torchrun for several).
 
-    Examples:
-      rscovlm train tiny_cpu train.max_steps=20
-      torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official
+    Checkpoints go to the config's log.output_dir; a rerun resumes from the newest one.
     """
     from rscovlm.train.config import load_train_config, shipped_train_configs
 
@@ -30,6 +36,3 @@ def train(
 
     result = run(cfg)
     typer.echo(f"trained {result.steps} steps; checkpoints in {result.output_dir}")
-
-
-# --- demo -------------------------------------------------------------------------------------

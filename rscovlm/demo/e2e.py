@@ -48,6 +48,7 @@ from rich.progress import (
 from rscovlm.data.conversation import Conversation
 from rscovlm.data.record import Record
 from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_colour_scenes
+from rscovlm.extras import require_torch
 from rscovlm.formats.classes import DOTA_V1_0
 
 __all__ = ["DemoSettings", "EndToEndResult", "run_end_to_end", "train_overrides"]
@@ -307,7 +308,12 @@ def run_end_to_end(
             demo's own entries in it (``recipe.yaml``, ``src``, ``built``, ``held_out``,
             ``run``, ``detect``) are replaced; nothing else is touched.
         keep: Keep a temporary work dir (a given ``workdir`` is always kept).
+
+    Raises:
+        MissingExtraError: torch or transformers is missing (extra ``train``); checked before
+            any file is written.
     """
+    require_torch()
     console = console or Console()
     settings = settings or DemoSettings()
     temporary = workdir is None

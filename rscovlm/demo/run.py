@@ -35,6 +35,7 @@ from rscovlm.eval.detection_io import align_to_gt, read_ground_truth, read_predi
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.metrics.detection import DetectionEvaluator
 from rscovlm.eval.metrics.mf1 import F1Evaluator
+from rscovlm.extras import require_torch
 from rscovlm.formats.boxes import DetObject, encode_detections
 from rscovlm.formats.classes import DOTA_V1_0
 from rscovlm.formats.results import RawOutput, write_raw_outputs, write_task1
@@ -286,7 +287,13 @@ def run_full_demo(
     keep: bool = False,
 ) -> FullDemoResult:
     """Co-train and evaluate the tiny model (:func:`rscovlm.demo.e2e.run_end_to_end`),
-    print the protocol table on simulated predictions (:func:`run_demo`), then the summary."""
+    print the protocol table on simulated predictions (:func:`run_demo`), then the summary.
+
+    Raises:
+        MissingExtraError: torch or transformers is missing (extra ``train``; ``run_demo``, the
+            protocol table alone, needs neither).
+    """
+    require_torch()  # before the first stage prints anything
     console = console or Console()
     started = time.perf_counter()
     e2e = run_end_to_end(seed, console, settings=settings, workdir=workdir, keep=keep)

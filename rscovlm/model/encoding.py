@@ -40,6 +40,7 @@ from rscovlm.data.conversation import (
 )
 from rscovlm.data.tasks import question_conversation
 from rscovlm.errors import InputError
+from rscovlm.extras import require_torch
 from rscovlm.formats.prompts import CHAT_IM_START
 from rscovlm.imaging import read_region
 from rscovlm.resolution import RSCOVLM_BAND, CoordMap, PixelBand, get_family
@@ -236,8 +237,9 @@ def encode(
     Raises:
         InputError: Images do not match the image parts, a resized size is not a multiple of
             the family's factor, or a video part.
+        MissingExtraError: torch is missing (extra ``train``).
     """
-    import torch
+    torch = require_torch()
 
     if padding_side not in ("left", "right"):
         raise InputError(f"padding_side must be 'left' or 'right', got {padding_side!r}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rscovlm.errors import InputError, MissingExtraError
-from rscovlm.extras import require
+from rscovlm.extras import require, require_torch
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES
 from rscovlm.model.tokenizer import chat_template_for
 
@@ -217,7 +217,7 @@ def load_checkpoint(
         InputError: ``path`` is not a checkpoint of a supported family, or a bad option.
         MissingExtraError: torch/transformers (extra ``train``) or flash-attn is missing.
     """
-    torch = require("torch", "train")
+    torch = require_torch()
     transformers = require("transformers", "train")
     directory = Path(path)
     family = detect_family(directory)

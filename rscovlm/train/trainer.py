@@ -35,7 +35,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rscovlm.errors import InputError
-from rscovlm.extras import require
+from rscovlm.extras import require, require_torch
 from rscovlm.train.checkpoint import (
     latest_checkpoint,
     prune_checkpoints,
@@ -334,8 +334,11 @@ def run(
         stream: This rank's sample stream (already sharded); ``None`` builds it from
             ``cfg.data`` (:func:`rscovlm.train.stream.build_data_stream`).
         stop_after: Stop (after saving) once this optimizer step is done — to test resume.
+
+    Raises:
+        MissingExtraError: torch or transformers is missing (extra ``train``).
     """
-    import torch
+    torch = require_torch()  # the entry point: a core install stops here, with one line
 
     check_engine(cfg, int(os.environ.get("WORLD_SIZE", "1")))  # one line, before any loading
     dist, rank, world, device = _setup_distributed(cfg)

@@ -34,10 +34,20 @@ def perfect_task1(dota_gt: GroundTruth, tmp_path: Path) -> Path:
 def test_eval_det_prints_table_and_writes_json(
     dota_label_dir: Path, perfect_task1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out_json = tmp_path / "out" / "metrics.json"
+    out_json = tmp_path / "out" / "results.json"
     args = ["eval", "det", "--gt", str(dota_label_dir), "--pred", str(perfect_task1)]
     code, out, err = _run(
-        [*args, "--pred-format", "task1", "--iou", "0.5", "--iou", "0.75", "--json", str(out_json)],
+        [
+            *args,
+            "--pred-format",
+            "task1",
+            "--iou",
+            "0.5",
+            "--iou",
+            "0.75",
+            "--out",
+            str(out_json.parent),
+        ],
         capsys,
     )
     assert code == 0, err
@@ -56,11 +66,11 @@ def test_eval_det_prints_table_and_writes_json(
 def test_eval_det_sweep_and_nc(
     dota_label_dir: Path, perfect_task1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    out_json = tmp_path / "sweep.json"
+    out_json = tmp_path / "sweep" / "results.json"
     code, out, err = _run(
         ["eval", "det", "--gt", str(dota_label_dir), "--pred", str(perfect_task1),
          "--pred-format", "task1", "--sweep-val", str(perfect_task1), "--metric", "voc12",
-         "--iou-mode", "mmrotate", "--ties", "stable", "--no-f1", "--json", str(out_json)],
+         "--iou-mode", "mmrotate", "--ties", "stable", "--no-f1", "--out", str(out_json.parent)],
         capsys,
     )  # fmt: skip
     assert code == 0, err
@@ -74,8 +84,6 @@ def test_eval_det_sweep_and_nc(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--pred-format", "csv"], "--pred-format must be one of"),
-        (["--pred-format", "task1", "--metric", "voc99"], "--metric must be one of"),
         (["--pred-format", "task1", "--iou", "1.5"], "IoU thresholds must lie in (0, 1)"),
         (["--pred-format", "task1", "--classes", "nosuchlist"], "unknown class list"),
     ],
@@ -94,6 +102,25 @@ def test_eval_det_bad_options_exit_2_with_one_line(
     assert len(lines) == 1 and lines[0].startswith("rscovlm: error: ") and message in lines[0]
 
 
+@pytest.mark.parametrize(
+    ("extra", "option"),
+    [
+        (["--pred-format", "csv"], "--pred-format"),
+        (["--pred-format", "task1", "--metric", "voc99"], "--metric"),
+    ],
+)
+def test_eval_det_bad_choice_is_a_usage_error(
+    dota_label_dir: Path,
+    perfect_task1: Path,
+    extra: list[str],
+    option: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["eval", "det", "--gt", str(dota_label_dir), "--pred", str(perfect_task1), *extra]
+    code, _, err = _run(args, capsys)
+    assert code == 2 and f"Invalid value for '{option}'" in err and "Traceback" not in err
+
+
 def test_eval_det_missing_input_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["eval", "det", "--gt", str(tmp_path / "none"), "--pred", str(tmp_path)]
     code, _, err = _run([*args, "--pred-format", "vlm"], capsys)
@@ -110,10 +137,10 @@ def test_eval_merge(
     ]
     doubled = type(boxes).concat([boxes, boxes.with_image(boxes.image + len(dota_gt.images))])
     write_task1(doubled.table(names, DOTA_V1_0), tmp_path / "patches")
-    zip_path = tmp_path / "Task1.zip"
+    zip_path = tmp_path / "merged" / "Task1.zip"
     code, out, err = _run(
         ["eval", "merge", "--pred", str(tmp_path / "patches"), "--pred-format", "task1",
-         "--out", str(tmp_path / "merged"), "--zip", str(zip_path)],
+         "--out", str(tmp_path / "merged"), "--zip"],
         capsys,
     )  # fmt: skip
     assert code == 0, err
@@ -156,10 +183,10 @@ def test_eval_det_on_vlm_outputs(
     ]  # fmt: skip
     path = tmp_path / "vlm.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    out_json = tmp_path / "vlm.json"
+    out_json = tmp_path / "vlm" / "results.json"
     code, out, err = _run(
         ["eval", "det", "--gt", str(dota_label_dir), "--pred", str(path), "--pred-format", "vlm",
-         "--json", str(out_json)],
+         "--out", str(out_json.parent)],
         capsys,
     )  # fmt: skip
     assert code == 0, err

@@ -151,14 +151,14 @@ def test_cli_build_stats_export(tmp_path: Path, capsys: pytest.CaptureFixture[st
     for argv in (
         ["data", "build", str(tmp_path / "r.yaml"), "--out", str(out), "--workers", "0"],
         ["data", "stats", str(out)],
-        ["data", "export", str(out), "--format", "coco", "--out", str(tmp_path / "c.json")],
+        ["data", "export", str(out), "--format", "coco", "--out", str(tmp_path / "exported")],
     ):
         with pytest.raises(SystemExit) as info:
             main(argv)
         assert info.value.code == 0, capsys.readouterr()
     text = capsys.readouterr().out
     assert "kept" in text and "Records per source" in text and "wrote" in text
-    coco = json.loads((tmp_path / "c.json").read_text())
+    coco = json.loads((tmp_path / "exported" / "coco.json").read_text())
     assert len(coco["images"]) == 3 and coco["annotations"]
     assert {c["name"] for c in coco["categories"]} <= {"plane", "small-vehicle", "large-vehicle",
                                                        "storage-tank", "tennis-court",

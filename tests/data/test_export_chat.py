@@ -212,15 +212,17 @@ def test_exports_are_reproducible(records, tmp_path: Path) -> None:
 
 def test_cli_exports_llamafactory_with_box_and_seed(records, tmp_path: Path, capsys) -> None:
     built = make_built(tmp_path, records)
-    out = tmp_path / "lf.jsonl"
+    out = tmp_path / "exported"
     argv = ["data", "export", str(built), "--format", "llamafactory", "--out", str(out)]
     argv += ["--min-pixels", str(BAND.min_pixels), "--max-pixels", str(BAND.max_pixels)]
     with pytest.raises(SystemExit) as info:
         main([*argv, "--box", "obb", "--seed", "3"])
     assert info.value.code == 0, capsys.readouterr()
     assert "9 records, 7 samples, 1 crops" in capsys.readouterr().out
-    info_file = json.loads((tmp_path / "dataset_info.json").read_text())
-    assert info_file["lf"]["columns"] == {"messages": "messages", "images": "images"}
+    info_file = json.loads((out / "dataset_info.json").read_text())
+    assert info_file["llamafactory"]["file_name"] == "llamafactory.jsonl"
+    assert (out / "llamafactory.jsonl").is_file()
+    assert info_file["llamafactory"]["columns"] == {"messages": "messages", "images": "images"}
     with pytest.raises(SystemExit) as info:
         main([*argv, "--box", "poly"])
     assert info.value.code != 0

@@ -202,7 +202,7 @@ def test_docstring_examples() -> None:
 def test_cli_zoom_build(geotiff: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from rscovlm.cli import main
 
-    out = geotiff / "cli.jsonl"
+    out = geotiff / "cli"
     with pytest.raises(SystemExit) as info:
         main(
             [
@@ -217,7 +217,7 @@ def test_cli_zoom_build(geotiff: Path, capsys: pytest.CaptureFixture[str]) -> No
         )
     assert info.value.code == 0
     assert "read 3 = zoom 3 + single-turn 0 + rejected 0" in capsys.readouterr().out
-    assert len(out.read_text().splitlines()) == 3
+    assert len((out / "zoom.jsonl").read_text().splitlines()) == 3
     with pytest.raises(SystemExit) as info:
         main(["data", "zoom-build", "nope.jsonl", "--root", str(geotiff), "--out", str(out)])
     assert info.value.code == 2

@@ -238,15 +238,15 @@ def test_cli_detect(
     assert bad.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("rscovlm: error:") and "nope.tif" in err[0]
-    for extra, needle in (
-        (["--format", "shapefile"], "shapefile"),
-        (["--backend", "openai"], "base_url"),
-        (["--box", "obb"], "--box"),
-    ):
+    with pytest.raises(SystemExit) as bad:
+        main([*args, "--image", str(tif), "--backend", "openai"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert bad.value.code == 2 and len(err) == 1 and "--base-url" in err[0]
+    for extra in (["--format", "shapefile"], ["--box", "obb"]):  # typed choices: usage errors
         with pytest.raises(SystemExit) as bad:
             main([*args, "--image", str(tif), *extra])
-        err = capsys.readouterr().err.strip().splitlines()
-        assert bad.value.code == 2 and len(err) == 1 and needle in err[0]
+        err = capsys.readouterr().err
+        assert bad.value.code == 2 and f"Invalid value for '{extra[0]}'" in err
 
 
 def test_unreadable_patch_is_reported_and_skipped(

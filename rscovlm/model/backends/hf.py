@@ -10,7 +10,7 @@ from typing import Any
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
-from rscovlm.extras import require
+from rscovlm.extras import require, require_torch
 from rscovlm.formats import strip_think
 from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
 from rscovlm.model.encoding import PAD_TOKEN_ID, encode
@@ -66,6 +66,7 @@ class HFBackend:
         band: PixelBand | None = None,
         root: str | os.PathLike[str] | None = None,
     ) -> None:
+        require_torch()  # before any option is read: a core install fails here, in one line
         if batch_size < 1:
             raise InputError(f"batch_size must be ≥ 1, got {batch_size}")
         self.lm = (
@@ -100,7 +101,7 @@ class HFBackend:
         images: ImageLists | None = None,
     ) -> list[str]:
         """Greedy (or sampled) replies, decoded as WIRE §1.4 says."""
-        torch = require("torch", "train")
+        torch = require_torch()
         params = params or GenerationParams()
         check_image_lists(conversations, images)
         outputs: list[str] = []

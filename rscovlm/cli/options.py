@@ -1,0 +1,283 @@
+"""The command line's one vocabulary: typed choices, the model option group, example blocks.
+
+Every option that several commands share is defined here once, so it means the same thing and
+offers the same choices everywhere:
+
+- choices are ``str`` enums: ``--help`` lists them (``--box <quad|hbb|obb>``) and typer rejects
+  a wrong value with its usage error and exit code 2 — the one way choices are checked;
+- ``--out`` is always a folder; a command that writes one file writes a fixed, documented name
+  inside it;
+- :func:`model_options` gives ``chat``, ``zoom``, ``detect`` and ``serve`` the same
+  ``--model/--backend/--base-url/--api-key-env/--family/--device/--dtype/--adapter`` group and
+  builds the backend from it, refusing an option the chosen backend cannot take;
+- :func:`examples` turns command lines into the help's ``Examples:`` block, kept line by line
+  (click rewraps every other paragraph, which merged examples into one uncopyable line).
+
+The enums copy their values from library constants that live on floors whose import would cost
+``--help`` most of a second; ``tests/cli/test_options.py`` checks that they stay equal.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from rscovlm.errors import InputError
+
+if TYPE_CHECKING:
+    from rscovlm.model.backends import Backend
+
+__all__ = [
+    "BackendName",
+    "BoxKind",
+    "DType",
+    "DetectBox",
+    "DetectFormat",
+    "Family",
+    "ModelOptions",
+    "examples",
+    "max_new_tokens_option",
+    "model_options",
+    "out_option",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class BackendName(str, Enum):
+    """:data:`rscovlm.model.backends.BACKENDS`."""
+
+    hf = "hf"
+    vllm = "vllm"
+    openai = "openai"
+
+
+class DType(str, Enum):
+    """:data:`rscovlm.model.loading.DTYPE_CHOICES` (``auto``: as stored in the checkpoint)."""
+
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class Family(str, Enum):
+    """:data:`rscovlm.resolution.MODEL_FAMILIES`: box coordinates and image sizes follow it."""
+
+    qwen2_vl = "qwen2_vl"
+    qwen2_5_vl = "qwen2_5_vl"
+    qwen3_vl = "qwen3_vl"
+
+
+class BoxKind(str, Enum):
+    """The box kinds of :mod:`rscovlm.geometry`."""
+
+    quad = "quad"
+    hbb = "hbb"
+    obb = "obb"
+
+
+class DetectFormat(str, Enum):
+    """:data:`rscovlm.pipelines.detect_outputs.DETECT_FORMATS`, and ``all`` of them."""
+
+    all = "all"
+    jsonl = "jsonl"
+    task1 = "task1"
+    coco = "coco"
+    geojson = "geojson"
+
+
+class DetectBox(str, Enum):
+    """The box kinds the detection pipeline prompts for (``pipelines.detect.DetectBox``)."""
+
+    quad = "quad"
+    hbb = "hbb"
+
+
+def out_option(text: str = "Output folder (created).") -> Any:
+    """``--out DIR``, required: every command's output goes into a folder."""
+    return typer.Option(..., "--out", metavar="DIR", help=text)
+
+
+def max_new_tokens_option() -> Any:
+    """``--max-new-tokens``: the cap on generated tokens (default: the backend's)."""
+    return typer.Option(None, "--max-new-tokens", min=1, help="Tokens generated at most.")
+
+
+def examples(*lines: str) -> str:
+    """The ``Examples:`` epilog of a command: whole command lines, one per line.
+
+    ``\\b`` stops click from rewrapping the block, so every line stays copyable.
+    """
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What the model option group parsed; ``None`` means "not given".
+
+    Attributes:
+        model: Checkpoint directory (``openai``: the served model name).
+        backend: Which backend runs it.
+        base_url: ``openai``: the API root, e.g. ``http://127.0.0.1:8000/v1``.
+        api_key_env: ``openai``: environment variable of the API key.
+        family: ``openai``: the served model's family (the local backends read it from the
+            checkpoint).
+        device: ``hf``: torch device (default ``cpu``).
+        dtype: ``hf``, ``vllm``: weight dtype (default ``auto``).
+        adapter: ``hf``: PEFT adapter directory.
+    """
+
+    model: str
+    backend: BackendName = BackendName.hf
+    base_url: str | None = None
+    api_key_env: str | None = None
+    family: Family | None = None
+    device: str | None = None
+    dtype: DType | None = None
+    adapter: str | None = None
+
+    def check(self) -> None:
+        """Refuse, in one line, an option the chosen backend cannot take or one it lacks.
+
+        Raises:
+            InputError: e.g. ``--adapter`` with ``--backend openai``; ``openai`` without
+                ``--base-url``.
+        """
+        takes = _TAKES[self.backend]
+        for name in ("base_url", "api_key_env", "family", "device", "dtype", "adapter"):
+            if getattr(self, name) is not None and name not in takes:
+                flag = "--" + name.replace("_", "-")
+                raise InputError(
+                    f"{flag} cannot be used with --backend {self.backend.value} "
+                    f"(it takes {', '.join('--' + t.replace('_', '-') for t in sorted(takes))})"
+                )
+        if self.backend is BackendName.openai and not self.base_url:
+            raise InputError("--backend openai needs --base-url (the API root, e.g. .../v1)")
+
+    def build(self) -> Backend:
+        """The backend, after :meth:`check`.
+
+        Raises:
+            InputError: A bad option (see :meth:`check`).
+            MissingExtraError: The backend's stack is missing (``hf``: extra ``train``;
+                ``vllm``: extra ``vllm``).
+        """
+        from rscovlm.model.backends import make_backend
+
+        self.check()
+        dtype = (self.dtype or DType.auto).value
+        options: dict[str, Any]
+        if self.backend is BackendName.hf:
+            options = {"device": self.device or "cpu", "dtype": dtype, "adapter": self.adapter}
+        elif self.backend is BackendName.vllm:
+            options = {"dtype": dtype}
+        else:
+            family = (self.family or Family.qwen2_5_vl).value
+            options = {"base_url": self.base_url, "family": family}
+            if self.api_key_env is not None:
+                options["api_key_env"] = self.api_key_env
+        return make_backend(self.backend.value, self.model, **options)
+
+
+_TAKES: dict[BackendName, frozenset[str]] = {
+    BackendName.hf: frozenset({"device", "dtype", "adapter"}),
+    BackendName.vllm: frozenset({"dtype"}),
+    BackendName.openai: frozenset({"base_url", "api_key_env", "family"}),
+}
+
+_KW = inspect.Parameter.KEYWORD_ONLY
+_MODEL_PARAMETERS = [
+    inspect.Parameter(
+        "model",
+        _KW,
+        annotation=Annotated[
+            str, typer.Option("--model", help="Checkpoint directory (openai: served model name).")
+        ],
+    ),
+    inspect.Parameter(
+        "backend",
+        _KW,
+        default=BackendName.hf,
+        annotation=Annotated[BackendName, typer.Option("--backend", help="What runs the model.")],
+    ),
+    inspect.Parameter(
+        "base_url",
+        _KW,
+        default=None,
+        annotation=Annotated[
+            str | None, typer.Option("--base-url", help="openai: the API root (http://…/v1).")
+        ],
+    ),
+    inspect.Parameter(
+        "api_key_env",
+        _KW,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option(
+                "--api-key-env", help="openai: env variable of the API key (OPENAI_API_KEY)."
+            ),
+        ],
+    ),
+    inspect.Parameter(
+        "family",
+        _KW,
+        default=None,
+        annotation=Annotated[
+            Family | None,
+            typer.Option("--family", help="openai: the served model's family (qwen2_5_vl)."),
+        ],
+    ),
+    inspect.Parameter(
+        "device",
+        _KW,
+        default=None,
+        annotation=Annotated[str | None, typer.Option("--device", help="hf: torch device (cpu).")],
+    ),
+    inspect.Parameter(
+        "dtype",
+        _KW,
+        default=None,
+        annotation=Annotated[
+            DType | None, typer.Option("--dtype", help="hf, vllm: weight dtype (auto: as stored).")
+        ],
+    ),
+    inspect.Parameter(
+        "adapter",
+        _KW,
+        default=None,
+        annotation=Annotated[
+            str | None, typer.Option("--adapter", help="hf: PEFT adapter directory.")
+        ],
+    ),
+]
+_MODEL_FIELDS = tuple(f.name for f in fields(ModelOptions))  # == the parameters, in order
+
+
+def model_options(command: F) -> F:
+    """Give ``command`` the model option group; it receives them as one ``models`` argument.
+
+    The command declares ``models: ModelOptions`` (keyword-only, last) and typer sees the eight
+    options in its place, first in ``--help``, so the group is written once for the four
+    commands that run a model. (typer passes every parameter by keyword, so reordering them
+    changes nothing but the help; the command's arguments keep their relative order.)
+    """
+    signature = inspect.signature(command)
+    own = [p.replace(kind=_KW) for p in signature.parameters.values() if p.name != "models"]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        group = ModelOptions(**{name: kwargs.pop(name) for name in _MODEL_FIELDS})
+        return command(**kwargs, models=group)
+
+    wrapper.__signature__ = signature.replace(parameters=[*_MODEL_PARAMETERS, *own])  # type: ignore[attr-defined]
+    annotations = {k: v for k, v in command.__annotations__.items() if k != "models"}
+    wrapper.__annotations__ = {**annotations, **{p.name: p.annotation for p in _MODEL_PARAMETERS}}
+    return wrapper  # type: ignore[return-value]
