@@ -23,8 +23,12 @@ app = typer.Typer(
 
 eval_app = typer.Typer(help="Evaluate predictions against ground truth.", no_args_is_help=True)
 data_app = typer.Typer(help="Build, inspect and export training data.", no_args_is_help=True)
+config_app = typer.Typer(
+    help="List, copy out and validate the shipped configs.", no_args_is_help=True
+)
 app.add_typer(eval_app, name="eval")
 app.add_typer(data_app, name="data")
+app.add_typer(config_app, name="config")
 
 state = {"debug": False}
 

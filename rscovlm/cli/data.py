@@ -9,15 +9,21 @@ from rscovlm.cli.app import choice, data_app
 
 @data_app.command("build")
 def data_build(
-    recipe: str = typer.Argument(..., help="Recipe YAML (sources, data root, limits)."),
+    recipe: str = typer.Argument(
+        ..., help="Recipe YAML (sources, data root, limits), or a shipped name (synthetic_demo)."
+    ),
     out: str = typer.Option(..., "--out", help="Output folder (finished shards are reused)."),
     workers: int = typer.Option(2, "--workers", help="Validation worker processes (0: inline)."),
     root: str | None = typer.Option(None, "--root", help="Data root (overrides the recipe's)."),
+    validate_only: bool = typer.Option(
+        False, "--validate", help="Check the recipe and stop (the data root is not needed)."
+    ),
 ) -> None:
     """Read a recipe's sources, validate every record, write shards, manifest, rejected.jsonl.
 
     Examples:
-      rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo
+      rscovlm data build synthetic_demo --root . --out built/demo
+      rscovlm data build my_recipe.yaml --out built/mine --validate
       rscovlm data stats built/demo
     """
     from rich.console import Console
@@ -30,6 +36,10 @@ def data_build(
         from rscovlm.errors import InputError
 
         raise InputError(f"--workers must be >= 0, got {workers}")
+    if validate_only:
+        load_recipe(recipe, root, check_root=False)
+        typer.echo(f"{recipe}: valid")
+        return
     spec, data_root = load_recipe(recipe, root)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

@@ -19,10 +19,9 @@ def train(
       rscovlm train tiny_cpu train.max_steps=20
       torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official
     """
-    from rscovlm.train.config import load_train_config, shipped_train_configs
+    from rscovlm.train.config import load_train_config
 
-    shipped = shipped_train_configs()
-    cfg = load_train_config(shipped.get(config, config), list(overrides or []))
+    cfg = load_train_config(config, list(overrides or []))
     if validate_only:
         typer.echo(f"{config}: valid")
         return
