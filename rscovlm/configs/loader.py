@@ -343,8 +343,11 @@ def error_line(exc: ValidationError, schema: type[BaseModel]) -> str:
 
     The message loses pydantic's ``Value error, `` prefix (validators state the problem
     themselves), an unknown key gets a did-you-mean, and a wrong scalar shows the value read.
+    An unknown key is reported before any other error: a misspelt key also makes the key it
+    was meant to be "missing", and the misspelling is the cause to show.
     """
-    err = exc.errors()[0]
+    errors = exc.errors()
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     where = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden" and loc:
