@@ -109,7 +109,7 @@ def _minimal() -> dict:
             {"datasets": ["dota*x"]},
             r"cfg\.yaml: data\.mixture: datasets\.0: .*'dota\*x'",
         ),
-        ("data", "mixture", "official", r"cfg\.yaml: data\.mixture: .*no mixture config"),
+        ("data", "mixture", "official", r"cfg\.yaml: data\.mixture: mixture config 'official' is"),
     ],
 )
 def test_bad_key_fails_with_one_line(
