@@ -69,12 +69,21 @@ eval_app = _typer(
 data_app = _typer(
     help="Build, inspect and export training data.",
     epilog=examples(
-        "rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo",
+        "rscovlm data build synthetic_demo --root . --out built/demo",
         "rscovlm data stats built/demo",
     ),
 )
 app.add_typer(data_app, name="data")
 app.add_typer(eval_app, name="eval")
+config_app = _typer(
+    help="List, copy out and validate the shipped configs.",
+    epilog=examples(
+        "rscovlm config ls",
+        "rscovlm config cp tiny_cpu my_run.yaml",
+        "rscovlm config validate my_run.yaml",
+    ),
+)
+app.add_typer(config_app, name="config")
 
 state = {"debug": False}
 

@@ -33,18 +33,24 @@ ZOOM_FILE = "zoom.jsonl"
 @data_app.command(
     "build",
     epilog=examples(
-        "rscovlm data build rscovlm/configs/data/synthetic_demo.yaml --root data --out built/demo",
+        "rscovlm data build synthetic_demo --root . --out built/demo",
         "rscovlm data build recipe.yaml --out built/mix --workers 0",
+        "rscovlm data build my_recipe.yaml --out built/mine --validate",
     ),
 )
 def data_build(
-    recipe: str = typer.Argument(..., help="Recipe YAML (sources, data root, limits)."),
+    recipe: str = typer.Argument(
+        ..., help="Recipe YAML (sources, data root, limits), or a shipped name (synthetic_demo)."
+    ),
     out: str = out_option(),
     workers: int = typer.Option(
         2, "--workers", min=0, help="Validation worker processes (0: inline)."
     ),
     root: str | None = typer.Option(
         None, "--root", help="Data root: source paths are relative to it (default: the recipe's)."
+    ),
+    validate_only: bool = typer.Option(
+        False, "--validate", help="Check the recipe and stop (the data root is not needed)."
     ),
 ) -> None:
     """Read a recipe's sources, validate every record, write shards, manifest, rejected.jsonl.
@@ -57,6 +63,10 @@ def data_build(
     from rscovlm.data.build import build_dataset
     from rscovlm.data.recipe import load_recipe
 
+    if validate_only:
+        load_recipe(recipe, root, check_root=False)
+        typer.echo(f"{recipe}: valid")
+        return
     spec, data_root = load_recipe(recipe, root)
     console = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())

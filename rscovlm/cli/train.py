@@ -25,10 +25,9 @@ def train(
 
     Checkpoints go to the config's log.output_dir; a rerun resumes from the newest one.
     """
-    from rscovlm.train.config import load_train_config, shipped_train_configs
+    from rscovlm.train.config import load_train_config
 
-    shipped = shipped_train_configs()
-    cfg = load_train_config(shipped.get(config, config), list(overrides or []))
+    cfg = load_train_config(config, list(overrides or []))
     if validate_only:
         typer.echo(f"{config}: valid")
         return

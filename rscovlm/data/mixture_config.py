@@ -15,9 +15,10 @@
         render: {box_kind: quad}       #   render options of this entry only
       - {name: extra_set, weight: 0.5} # an explicit weight
 
-Shipped configs live in ``rscovlm/configs/data/`` and load by name
-(:func:`load_mixture_config("rscovlm_official")`). Loading validates everything: an unknown
-key, a bad entry string or a bad render option fails with one line naming the key and the file.
+Shipped configs live in ``rscovlm/configs/mixtures/`` and load by name
+(:func:`load_mixture_config("rscovlm_official")`). Loading goes through :mod:`rscovlm.configs`
+and validates everything: an unknown key, a bad entry string or a bad render option fails with
+one line naming the key and the file.
 """
 
 from __future__ import annotations
@@ -25,16 +26,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rscovlm import configs
 from rscovlm.data.mixture import MixtureEntry, parse_entry
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.errors import InputError
@@ -42,7 +36,8 @@ from rscovlm.resolution import DEFAULT_FAMILY
 
 __all__ = ["SHIPPED_DIR", "EntryConfig", "MixtureConfig", "load_mixture_config"]
 
-SHIPPED_DIR = Path(__file__).resolve().parents[1] / "configs" / "data"
+SHIPPED_DIR = configs.shipped_dir("mixture")
+"""The folder of the shipped mixture configs."""
 
 
 class EntryConfig(BaseModel):
@@ -133,6 +128,9 @@ class MixtureConfig(BaseModel):
         return RenderPolicy(**layers)
 
 
+configs.register("mixture", MixtureConfig)
+
+
 def load_mixture_config(name_or_path: str | Path) -> MixtureConfig:
     """Load a mixture config from a YAML path or a shipped config's name.
 
@@ -140,23 +138,4 @@ def load_mixture_config(name_or_path: str | Path) -> MixtureConfig:
         InputError: No such file or shipped name, not YAML, or a key that fails validation
             (named, with the file).
     """
-    path = Path(name_or_path)
-    if not path.is_file():
-        shipped = SHIPPED_DIR / f"{name_or_path}.yaml"
-        if not shipped.is_file():
-            known = ", ".join(sorted(p.stem for p in SHIPPED_DIR.glob("*.yaml")))
-            raise InputError(f"no mixture config {str(name_or_path)!r} (shipped: {known})")
-        path = shipped
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read mixture config {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"mixture config {path} is not valid YAML: {exc}") from exc
-    try:
-        return MixtureConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise InputError(f"mixture config {path}: {where}: {msg}") from exc
+    return configs.load("mixture", name_or_path, schema=MixtureConfig)

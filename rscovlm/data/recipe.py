@@ -15,8 +15,9 @@ A recipe is a YAML file::
         classes: dota1.0  # class list name, a list of names, or omitted (adapter default)
         options: {version: "1.0"}
 
-Loading builds the typed :class:`Recipe`; an unknown key, a wrong type or an unknown adapter
-fails at once with one line naming the key and the file.
+Shipped recipes live in ``rscovlm/configs/recipes/`` and load by name (``synthetic_demo``).
+Loading goes through :mod:`rscovlm.configs` and builds the typed :class:`Recipe`; an unknown
+key, a wrong type or an unknown adapter fails at once with one line naming the key and the file.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rscovlm import configs
 from rscovlm.data.sources import ADAPTERS
 from rscovlm.errors import InputError
 from rscovlm.imaging import DEFAULT_MAX_PIXELS
@@ -80,32 +81,29 @@ class Recipe(BaseModel):
         return root if root.is_absolute() or base is None else (base / root)
 
 
-def load_recipe(path: str | Path, root: str | Path | None = None) -> tuple[Recipe, Path]:
-    """Load and validate a recipe YAML; returns it with its resolved data root.
+configs.register("recipe", Recipe)
+
+
+def load_recipe(
+    path: str | Path, root: str | Path | None = None, check_root: bool = True
+) -> tuple[Recipe, Path]:
+    """Load and validate a recipe (a YAML path or a shipped name); returns it with its data root.
 
     ``root`` overrides the recipe's ``root`` (relative to the current directory, not the file).
+    ``check_root=False`` skips the check that the root is a directory: validating a recipe
+    (``rscovlm data build --validate``) must not depend on the data being on this machine.
 
     Raises:
-        InputError: Unreadable file, not YAML, or a key that fails validation (named).
+        InputError: No such file or shipped name, not YAML, a key that fails validation
+            (named, with the file), or a root that is not a directory.
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read recipe {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"recipe {path} is not valid YAML: {exc}") from exc
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise InputError(f"recipe {path}: {where}: {err['msg']}") from exc
+    path = configs.resolve("recipe", path)
+    recipe = configs.load("recipe", path, schema=Recipe)
     if root is not None:
         recipe = recipe.model_copy(update={"root": str(root)})
         resolved = Path(root).expanduser().resolve()
     else:
         resolved = recipe.root_path(path.parent).resolve()
-    if not resolved.is_dir():
+    if check_root and not resolved.is_dir():
         raise InputError(f"recipe {path}: root {recipe.root!r} is not a directory ({resolved})")
     return recipe, resolved

@@ -9,8 +9,10 @@ A config has six sections (every key has a default except where noted)::
     dist:     none | ddp | deepspeed (zero1|zero2|zero3 by name) | fsdp
     log:      output dir, jsonl / tensorboard, intervals
 
-Loading validates everything at once: an unknown key, a wrong type or a bad value raises
-:class:`rscovlm.errors.InputError` with one line naming the key and the file. Dotted overrides
+A config is a path or a shipped name (``tiny_cpu``: ``rscovlm/configs/train/tiny_cpu.yaml``),
+loaded by :mod:`rscovlm.configs` like every other kind. Loading validates everything at once:
+an unknown key, a wrong type or a bad value raises :class:`rscovlm.errors.InputError` with one
+line naming the key and the file. Dotted overrides
 (``optim.lr=1e-5``, ``train.max_steps=10``) are applied before validation, so they are checked
 the same way. Values of overrides are parsed as YAML scalars/lists (``true``, ``2e-6``,
 ``[q_proj, v_proj]``).
@@ -23,11 +25,9 @@ The global batch is ``per_device_batch_size × gradient_accumulation_steps × wo
 from __future__ import annotations
 
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,12 +37,15 @@ from pydantic import (
     model_validator,
 )
 
+from rscovlm import configs
+from rscovlm.configs import apply_overrides
 from rscovlm.data.mixture_config import MixtureConfig, load_mixture_config
 from rscovlm.errors import InputError
 
 __all__ = [
     "DEEPSPEED_CONFIGS",
     "DataSection",
+    "DeepSpeedFile",
     "DistSection",
     "FreezeSection",
     "LogSection",
@@ -58,7 +61,7 @@ __all__ = [
     "shipped_train_configs",
 ]
 
-DEEPSPEED_CONFIGS = ("zero1", "zero2", "zero3")
+DEEPSPEED_CONFIGS = tuple(configs.shipped("deepspeed"))
 """Names of the shipped DeepSpeed configs (``rscovlm/configs/deepspeed/<name>.json``)."""
 
 _FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
@@ -128,7 +131,7 @@ class DataSection(_Section):
     """Directory of shards written by ``rscovlm data build``. Paths in a config are relative to
     the current directory."""
     build_recipe: str | None = None
-    """A data build recipe (shipped name under ``configs/data`` or a path), built into
+    """A data build recipe (shipped name under ``configs/recipes`` or a path), built into
     ``built`` on first use when ``built`` holds no manifest (procedural data)."""
     mixture: str | MixtureConfig
     """A mixture config — a shipped name (``rscovlm_official``) or a path — or one written
@@ -140,6 +143,13 @@ class DataSection(_Section):
     in the log), ``rerender`` renders it again with the pixel band's ``max_pixels`` halved
     (down to ``min_pixels``) until it fits, and drops it only if it never does."""
 
+    @field_validator("build_recipe")
+    @classmethod
+    def _resolvable(cls, value: str | None) -> str | None:
+        if value is not None:
+            configs.resolve("recipe", value)  # InputError (a ValueError) names the problem
+        return value
+
     @field_validator("mixture", mode="before")
     @classmethod
     def _loadable(cls, value: Any) -> Any:
@@ -149,7 +159,7 @@ class DataSection(_Section):
             try:
                 return MixtureConfig.model_validate(value)
             except ValidationError as exc:  # one line naming the inner key
-                raise ValueError(_error_line(exc, "").removeprefix(": ")) from None
+                raise ValueError(configs.error_line(exc, MixtureConfig)) from None
         return value
 
     def mixture_config(self) -> MixtureConfig:
@@ -292,79 +302,57 @@ class TrainConfig(_Section):
         return self
 
 
-def _error_line(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    return f"{source}: {where}: {msg}"
+class _DeepSpeedZero(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    stage: int = Field(default=0, ge=0, le=3)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "override") -> None:
-    """Apply dotted ``key=value`` overrides to the raw mapping ``data`` in place.
+class DeepSpeedFile(BaseModel):
+    """The keys of a DeepSpeed JSON that rscovlm fills or reads; the rest go to DeepSpeed as is.
 
-    A missing intermediate section is created; whether the final key exists is left to the
-    validation (so a misspelt key fails with the same one-line error as in a file).
-
-    Raises:
-        InputError: An override is not ``key=value`` or walks into a non-mapping value.
+    ``"auto"`` values are filled from the run config by :func:`deepspeed_config`.
     """
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise InputError(f"{source}: bad override {item!r}; expected dotted.key=value")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise InputError(f"{source}: override {key}: value is not YAML: {exc}") from exc
-        node = data
-        *parents, last = key.split(".")
-        for i, part in enumerate(parents):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise InputError(
-                    f"{source}: override {key}: {'.'.join(parents[: i + 1])} is not a section"
-                )
-            node = child
-        node[last] = value
+
+    model_config = ConfigDict(extra="allow")
+
+    train_micro_batch_size_per_gpu: int | Literal["auto"] = "auto"
+    gradient_accumulation_steps: int | Literal["auto"] = "auto"
+    train_batch_size: int | Literal["auto"] = "auto"
+    gradient_clipping: float | Literal["auto"] = "auto"
+    zero_optimization: _DeepSpeedZero = Field(default_factory=_DeepSpeedZero)
+
+
+def _describe_deepspeed(data: dict[str, Any]) -> str:
+    """The one-line description of a DeepSpeed JSON (JSON has no comment header)."""
+    zero = data.get("zero_optimization") or {}
+    offload = [k.removeprefix("offload_") for k in ("offload_optimizer", "offload_param")]
+    offload = [k for k in offload if (zero.get(f"offload_{k}") or {}).get("device") == "cpu"]
+    extra = f", {' and '.join(offload)} offloaded to the CPU" if offload else ""
+    return f"DeepSpeed ZeRO stage {zero.get('stage', 0)}{extra}; set dist.deepspeed to its name"
+
+
+configs.register("train", TrainConfig)
+configs.register("deepspeed", DeepSpeedFile, describe=_describe_deepspeed)
 
 
 def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
-    """Load, override and validate a training config YAML.
+    """Load, override and validate a training config (a YAML path or a shipped name).
 
     Args:
-        path: The YAML file.
+        path: The YAML file, or the name of a shipped config (``tiny_cpu``).
         overrides: Dotted ``key=value`` strings applied before validation.
 
     Raises:
-        InputError: Unreadable file, not YAML, a bad override, or a key that fails validation
-            (one line naming the key and the file).
+        InputError: No such file or name, not YAML, a bad override, or a key that fails
+            validation (one line naming the key and the file).
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read config {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"config {path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{path}: (top level): expected a mapping of sections")
-    apply_overrides(data, list(overrides or []), source=str(path))
-    try:
-        config = TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        raise InputError(_error_line(exc, str(path))) from exc
-    return config
+    return configs.load("train", path, list(overrides or []), schema=TrainConfig)
 
 
 def shipped_train_configs() -> dict[str, Path]:
     """``{name: path}`` of the training configs shipped in ``rscovlm/configs/train``."""
-    root = resources.files("rscovlm") / "configs" / "train"
-    return {
-        Path(str(item)).stem: Path(str(item))
-        for item in sorted(root.iterdir(), key=lambda p: p.name)
-        if item.name.endswith(".yaml")
-    }
+    return configs.shipped("train")
 
 
 def deepspeed_config_path(name: str) -> Path:
@@ -373,12 +361,7 @@ def deepspeed_config_path(name: str) -> Path:
     Raises:
         InputError: Neither a shipped name nor an existing file.
     """
-    if name in DEEPSPEED_CONFIGS:
-        return Path(str(resources.files("rscovlm") / "configs" / "deepspeed" / f"{name}.json"))
-    path = Path(name).expanduser()
-    if not path.is_file():
-        raise InputError(f"deepspeed config {name!r} is neither {DEEPSPEED_CONFIGS} nor a file")
-    return path
+    return configs.resolve("deepspeed", name)
 
 
 def deepspeed_batch_values(config: TrainConfig, world_size: int) -> dict[str, Any]:

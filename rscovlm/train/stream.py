@@ -15,7 +15,6 @@ A procedural dataset (``data.build_recipe``) is built into ``data.built`` on fir
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +88,6 @@ class EncodedStream:
         self.loader.load_state_dict(state)
 
 
-def _recipe_path(name_or_path: str) -> Path:
-    path = Path(name_or_path).expanduser()
-    if path.is_file():
-        return path
-    shipped = Path(str(resources.files("rscovlm") / "configs" / "data" / f"{name_or_path}.yaml"))
-    if not shipped.is_file():
-        raise InputError(f"data.build_recipe: no recipe {name_or_path!r} (file or shipped name)")
-    return shipped
-
-
 def ensure_built(cfg: TrainConfig) -> Path:
     """The built dataset directory, building ``data.build_recipe`` into it when it has none.
 
@@ -119,7 +108,7 @@ def ensure_built(cfg: TrainConfig) -> Path:
         raise InputError(f"data.built: {built} is not a built dataset (run `rscovlm data build`)")
     root = built.with_name(built.name + "_src")
     root.mkdir(parents=True, exist_ok=True)
-    recipe, resolved = load_recipe(_recipe_path(cfg.data.build_recipe), root=root)
+    recipe, resolved = load_recipe(cfg.data.build_recipe, root=root)
     build_dataset(recipe, resolved, built, workers=0)
     return built
 

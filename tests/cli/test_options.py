@@ -9,6 +9,7 @@ from typing import Any, get_args
 import pytest
 
 from rscovlm import geometry
+from rscovlm.cli.config import ConfigKind
 from rscovlm.cli.data import ExportFormat
 from rscovlm.cli.eval import IouMode, Metric, PredFormat, Ties
 from rscovlm.cli.options import (
@@ -20,6 +21,7 @@ from rscovlm.cli.options import (
     Family,
     ModelOptions,
 )
+from rscovlm.configs import KINDS
 from rscovlm.data.export import EXPORT_FORMATS
 from rscovlm.errors import InputError
 from rscovlm.eval.detection_io import PRED_FORMATS
@@ -49,6 +51,7 @@ def _values(enum: type[Enum]) -> tuple[str, ...]:
         (Metric, get_args(ap.Metric)),
         (Ties, get_args(ap.Ties)),
         (IouMode, get_args(detection.IouMode)),
+        (ConfigKind, tuple(KINDS)),
     ],
 )
 def test_choices_equal_the_library(enum: type[Enum], library: tuple[str, ...]) -> None:

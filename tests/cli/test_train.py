@@ -17,7 +17,7 @@ def test_shipped_configs_validate_by_name(name: str, capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["nope.yaml"], "cannot read config"), (["tiny_cpu", "optim.lr=abc"], "optim.lr")],
+    [(["nope.yaml"], "'nope.yaml' is neither a file"), (["tiny_cpu", "optim.lr=abc"], "optim.lr")],
 )
 def test_bad_config_is_one_line_and_exit_2(
     args: list[str], needle: str, capsys: pytest.CaptureFixture[str]

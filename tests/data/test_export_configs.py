@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 import rscovlm.data
+from rscovlm import configs
 from rscovlm.data.build import build_dataset
 from rscovlm.data.export import export_dataset
 from rscovlm.data.recipe import Recipe, load_recipe
@@ -19,12 +20,7 @@ from rscovlm.data.shards import iter_records
 from rscovlm.formats.boxes import parse_detections
 from rscovlm.resolution import PixelBand
 
-# configs/data holds build recipes (a `sources:` list) beside mixture configs (`datasets:`).
-CONFIGS = sorted(
-    p
-    for p in (Path(rscovlm.__file__).parent / "configs" / "data").glob("*.yaml")
-    if "\nsources:" in p.read_text()
-)
+CONFIGS = sorted(configs.shipped("recipe").values())
 
 
 @pytest.fixture(scope="module")

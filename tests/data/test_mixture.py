@@ -216,10 +216,13 @@ def test_official_config_is_the_paper_recipe() -> None:
     [
         ("datasets: [dota*0]", "datasets.0: mixture entry 'dota\\*0': repeat K"),
         ("datasets: [a, a*2]", "entry names must be unique, repeated: a"),
-        ("datasets: [{spec: a, colour: 1}]", "datasets.0.colour: Extra inputs"),
+        (
+            "datasets: [{spec: a, colour: 1}]",
+            "datasets.0.colour: unknown key; expected one of: spec",
+        ),
         ("datasets: [{spec: a, render: {box_kind: x}}]", "datasets.a: box_kind"),
         ("datasets: []", "datasets: List should have at least 1 item"),
-        ("sed: 1\ndatasets: [a]", "sed: Extra inputs"),
+        ("sed: 1\ndatasets: [a]", "sed: unknown key; did you mean 'seed'\\?"),
     ],
 )
 def test_config_errors_name_the_key_and_file(tmp_path: Path, body: str, message: str) -> None:
