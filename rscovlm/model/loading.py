@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from rscovlm.errors import InputError, MissingExtraError
 from rscovlm.extras import require
+from rscovlm.formats.tokens import IMAGE_PAD_ID, VIDEO_PAD_ID
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES
 from rscovlm.model.tokenizer import chat_template_for
 
@@ -46,9 +47,6 @@ __all__ = [
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 """``auto`` keeps the dtype stored in ``config.json``."""
 ATTN_CHOICES = ("sdpa", "flash_attention_2", "eager", "auto")
-
-IMAGE_PAD_ID = 151655
-VIDEO_PAD_ID = 151656
 
 _ARCH_TO_FAMILY = {arch: fam for fam, arch in FAMILY_ARCHITECTURES.items()}
 _WEIGHT_FILES = (
