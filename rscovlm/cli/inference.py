@@ -38,7 +38,7 @@ def chat(
         part = image_part(image, image_size(image), backend.band, backend.family)  # type: ignore[attr-defined]
     conv = question_conversation(question, part, family=backend.family)  # type: ignore[attr-defined]
     params = GenerationParams(max_new_tokens=max_new_tokens)
-    typer.echo(backend.generate([conv], params)[0])  # type: ignore[attr-defined]
+    typer.echo(backend.generate([conv], params)[0].text)  # type: ignore[attr-defined]
 
 
 @app.command()
