@@ -48,7 +48,7 @@ def chat(
     if image is not None:
         part = image_part(image, image_size(image), backend.band, backend.family)
     conv = question_conversation(question, part, family=backend.family)
-    typer.echo(backend.generate([conv], params)[0])
+    typer.echo(backend.generate([conv], params)[0].text)
 
 
 @app.command(

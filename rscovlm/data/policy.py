@@ -185,6 +185,27 @@ class RenderPolicy(BaseModel):
             tasks={"detection": {"box_kind": "quad"}},
         )
 
+    @property
+    def band(self) -> PixelBand:
+        """The band the policy renders images in: the smallest ``min_pixels`` and the largest
+        ``max_pixels`` of any layer over the defaults (one band when no layer sets its own).
+
+        It is what a model trained on this policy has seen, so the checkpoint records it
+        (:mod:`rscovlm.model.manifest`) and inference feeds that band by default.
+
+        >>> RenderPolicy(defaults={"min_pixels": 12544, "max_pixels": 50176}).band
+        PixelBand(min_pixels=12544, max_pixels=50176)
+        >>> RenderPolicy(datasets={"big": {"max_pixels": 2_000_000}}).band.max_pixels
+        2000000
+        """
+        base = RenderOptions().updated(self.defaults, "defaults")
+        layers = [base] + [
+            base.updated(opts, f"{group}.{name}")
+            for group in ("tasks", "sources", "datasets")
+            for name, opts in getattr(self, group).items()
+        ]
+        return PixelBand(min(o.min_pixels for o in layers), max(o.max_pixels for o in layers))
+
     def options_for(self, record: Record, dataset: str | None = None) -> RenderOptions:
         """The options of ``record`` rendered for mixture entry ``dataset`` (layered, cached)."""
         key = (record.task, record.source, dataset)

@@ -281,7 +281,7 @@ def _accuracy(backend: Any, convs: list[Conversation]) -> float:
 
     prompts = [Conversation(c.messages[:-1], c.family, c.meta) for c in convs]
     labels = [c.messages[-1].text.strip().rstrip(".").lower() for c in convs]
-    texts = backend.generate(prompts, GenerationParams(max_new_tokens=4))
+    texts = [g.text for g in backend.generate(prompts, GenerationParams(max_new_tokens=4))]
     answers = [t.strip().split("\n")[0].strip().rstrip(".").lower() for t in texts]
     return sum(a == y for a, y in zip(answers, labels, strict=True)) / max(len(labels), 1)
 
@@ -348,8 +348,8 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     from rscovlm.model import load_checkpoint
     from rscovlm.model.backends.base import GenerationParams
     from rscovlm.model.backends.hf import HFBackend
+    from rscovlm.model.manifest import checkpoint_band
     from rscovlm.pipelines import detect_image, write_outputs
-    from rscovlm.resolution import PixelBand
     from rscovlm.train.config import load_train_config, shipped_train_configs
     from rscovlm.train.trainer import run
 
@@ -415,7 +415,9 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     started = time.perf_counter()
     run_dir = Path(cfg.log.output_dir)
     policy = cfg.data.mixture_config().policy()
-    band = PixelBand(s.min_pixels, s.max_pixels)
+    # the trained checkpoint remembers its band; the untrained base is run at the same band
+    # so that before and after see the same pixels
+    band = checkpoint_band(run_dir / "final")
     mixed_convs = _render(mixed, policy, held, seed)
     colour_convs = _render(colours, policy, held, seed)
     tasks: dict[str, int] = {}
@@ -434,7 +436,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         final = load_checkpoint(run_dir / "final", dtype="float32", device="cpu", attn="sdpa")
         loss_after = _mean_loss(final, mixed_convs, held)
         progress.advance(steps)
-        backend = HFBackend(final, band=band, root=held)
+        backend = HFBackend(final, root=held)  # its own training band
         acc_after = _accuracy(backend, colour_convs)
         progress.advance(steps)
         images = progress.add_task("eval: detection", total=len(det_records))

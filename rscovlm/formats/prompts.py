@@ -38,6 +38,7 @@ from rscovlm.formats.qa_prompts import (
     vqa_prompt,
     zoom_user_prompt,
 )
+from rscovlm.formats.tokens import IM_END, IM_START, IMAGE_PAD, VIDEO_PAD, VISION_END, VISION_START
 from rscovlm.geometry import BoxKind
 
 __all__ = [
@@ -218,12 +219,12 @@ SEG_PROXY_TEMPLATES: tuple[str, ...] = (
 
 
 # --- chat layout of Qwen2/2.5-VL (WIRE §1.1) ----------------------------------------------------
-CHAT_IM_START = "<|im_start|>"
-CHAT_IM_END = "<|im_end|>"
-CHAT_VISION_START = "<|vision_start|>"
-CHAT_VISION_END = "<|vision_end|>"
-CHAT_IMAGE_PAD = "<|image_pad|>"
-CHAT_VIDEO_PAD = "<|video_pad|>"
+CHAT_IM_START = IM_START
+CHAT_IM_END = IM_END
+CHAT_VISION_START = VISION_START
+CHAT_VISION_END = VISION_END
+CHAT_IMAGE_PAD = IMAGE_PAD
+CHAT_VIDEO_PAD = VIDEO_PAD
 
 # --- TEOChatlas / GeoChat-from-TEOChatlas instruction cleanup (WIRE §3.4) -----------------------
 #: Applied in order to every user text item of a TEOChatlas-style sample, then ``.strip()``.

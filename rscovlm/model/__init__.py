@@ -12,6 +12,7 @@ extra.
 from rscovlm.model.backends import (
     BACKENDS,
     Backend,
+    Generation,
     GenerationParams,
     ReplayBackend,
     Usage,
@@ -33,6 +34,13 @@ from rscovlm.model.loading import (
     mm_token_type_ids,
     resolve_attn,
 )
+from rscovlm.model.manifest import (
+    MANIFEST_NAME,
+    CheckpointManifest,
+    checkpoint_band,
+    read_manifest,
+    write_manifest,
+)
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES, TinySpec, build_tiny_model, tiny_config
 from rscovlm.model.tokenizer import (
     QWEN2_5_VL_CHAT_TEMPLATE,
@@ -48,12 +56,15 @@ from rscovlm.model.tokenizer import (
 __all__ = [
     "BACKENDS",
     "FAMILY_ARCHITECTURES",
+    "MANIFEST_NAME",
     "QWEN2_5_VL_CHAT_TEMPLATE",
     "QWEN2_ADDED_TOKENS",
     "QWEN3_EXTRA_TOKENS",
     "QWEN3_VL_CHAT_TEMPLATE",
     "Backend",
+    "CheckpointManifest",
     "EncodedBatch",
+    "Generation",
     "GenerationParams",
     "LoadedModel",
     "ReplayBackend",
@@ -63,6 +74,7 @@ __all__ = [
     "build_qwen2_tokenizer",
     "build_tiny_model",
     "chat_template_for",
+    "checkpoint_band",
     "detect_family",
     "encode",
     "image_part",
@@ -73,7 +85,9 @@ __all__ = [
     "make_backend",
     "mm_token_type_ids",
     "question_conversation",
+    "read_manifest",
     "resolve_attn",
     "save_tokenizer",
     "tiny_config",
+    "write_manifest",
 ]

@@ -42,6 +42,7 @@ from rscovlm.data.tasks import question_conversation
 from rscovlm.errors import InputError
 from rscovlm.extras import require_torch
 from rscovlm.formats.prompts import CHAT_IM_START
+from rscovlm.formats.tokens import PAD_ID
 from rscovlm.imaging import read_region
 from rscovlm.resolution import RSCOVLM_BAND, CoordMap, PixelBand, get_family
 
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 IGNORE_INDEX = -100
-PAD_TOKEN_ID = 151643
+PAD_TOKEN_ID = PAD_ID
 """``<|endoftext|>``, the pad of every Qwen2-tokenizer model (WIRE §1.3)."""
 
 

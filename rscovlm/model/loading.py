@@ -25,8 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from rscovlm.errors import InputError, MissingExtraError
 from rscovlm.extras import require, require_torch
+from rscovlm.formats.tokens import IMAGE_PAD_ID, VIDEO_PAD_ID
+from rscovlm.model.manifest import (
+    MANIFEST_NAME,
+    CheckpointManifest,
+    processor_band,
+    read_manifest,
+)
 from rscovlm.model.tiny import FAMILY_ARCHITECTURES
 from rscovlm.model.tokenizer import chat_template_for
+from rscovlm.resolution import RSCOVLM_BAND, PixelBand
 
 if TYPE_CHECKING:
     import torch
@@ -46,9 +54,6 @@ __all__ = [
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 """``auto`` keeps the dtype stored in ``config.json``."""
 ATTN_CHOICES = ("sdpa", "flash_attention_2", "eager", "auto")
-
-IMAGE_PAD_ID = 151655
-VIDEO_PAD_ID = 151656
 
 _ARCH_TO_FAMILY = {arch: fam for fam, arch in FAMILY_ARCHITECTURES.items()}
 _WEIGHT_FILES = (
@@ -73,6 +78,11 @@ class LoadedModel:
     """``qwen2_vl``, ``qwen2_5_vl`` or ``qwen3_vl``."""
     path: Path
     """The checkpoint directory."""
+    band: PixelBand = RSCOVLM_BAND
+    """The pixel band the checkpoint was trained at (:func:`rscovlm.model.manifest.
+    checkpoint_band`): what backends feed it unless told otherwise."""
+    manifest: CheckpointManifest | None = None
+    """Its ``rscovlm.json`` when rscovlm wrote it (``None`` for other checkpoints)."""
 
     @property
     def merge_size(self) -> int:
@@ -213,8 +223,12 @@ def load_checkpoint(
         device: A torch device string, e.g. ``cpu``, ``cuda``, ``cuda:1``.
         attn: ``sdpa`` (default), ``flash_attention_2``, ``eager`` or ``auto``.
 
+    The band it was trained at comes with it (:attr:`LoadedModel.band`): the ``rscovlm.json``
+    manifest of a checkpoint rscovlm wrote, else ``preprocessor_config.json``.
+
     Raises:
-        InputError: ``path`` is not a checkpoint of a supported family, or a bad option.
+        InputError: ``path`` is not a checkpoint of a supported family, its manifest is
+            malformed or names another family than ``config.json``, or a bad option.
         MissingExtraError: torch/transformers (extra ``train``) or flash-attn is missing.
     """
     torch = require_torch()
@@ -222,6 +236,13 @@ def load_checkpoint(
     directory = Path(path)
     family = detect_family(directory)
     _check_files(directory)
+    manifest = read_manifest(directory)
+    if manifest is not None and manifest.family != family:
+        raise InputError(
+            f"{directory}: {MANIFEST_NAME} says family {manifest.family} but config.json is "
+            f"{family}"
+        )
+    band = manifest.band if manifest is not None else processor_band(directory) or RSCOVLM_BAND
     torch_dtype = _torch_dtype(torch, dtype)
     try:
         target = torch.device(device)
@@ -240,7 +261,7 @@ def load_checkpoint(
     model = model.to(target).eval()
     tokenizer = load_tokenizer(directory, family)
     image_processor = load_image_processor(directory)
-    return LoadedModel(model, tokenizer, image_processor, family, directory)
+    return LoadedModel(model, tokenizer, image_processor, family, directory, band, manifest)
 
 
 def mm_token_type_ids(

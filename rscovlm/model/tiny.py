@@ -27,6 +27,16 @@ from typing import Any
 
 from rscovlm.errors import InputError
 from rscovlm.extras import require
+from rscovlm.formats.tokens import (
+    ENDOFTEXT_ID,
+    EOS_ID,
+    IMAGE_PAD_ID,
+    PAD_ID,
+    STOP_IDS,
+    VIDEO_PAD_ID,
+    VISION_END_ID,
+    VISION_START_ID,
+)
 from rscovlm.model.tokenizer import build_qwen2_tokenizer, default_cache_dir, save_tokenizer
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand, get_family
 
@@ -116,9 +126,9 @@ def tiny_config(family: str = "qwen2_5_vl", spec: TinySpec | None = None) -> Any
         "max_position_embeddings": 32768,
         "rms_norm_eps": 1e-6,
         "tie_word_embeddings": True,
-        "bos_token_id": 151643,
-        "eos_token_id": 151645,
-        "pad_token_id": 151643,
+        "bos_token_id": ENDOFTEXT_ID,
+        "eos_token_id": EOS_ID,
+        "pad_token_id": PAD_ID,
     }
     vision: dict[str, Any] = {
         "depth": spec.vision_depth,
@@ -167,10 +177,10 @@ def tiny_config(family: str = "qwen2_5_vl", spec: TinySpec | None = None) -> Any
     config = config_class(
         text_config=text,
         vision_config=vision,
-        image_token_id=151655,
-        video_token_id=151656,
-        vision_start_token_id=151652,
-        vision_end_token_id=151653,
+        image_token_id=IMAGE_PAD_ID,
+        video_token_id=VIDEO_PAD_ID,
+        vision_start_token_id=VISION_START_ID,
+        vision_end_token_id=VISION_END_ID,
         tie_word_embeddings=True,
     )
     config.architectures = [FAMILY_ARCHITECTURES[fam]]
@@ -317,9 +327,9 @@ def _write_checkpoint(
         model = model_class(config)
     model = model.to(getattr(torch, dtype)).eval()
     generation = model.generation_config
-    generation.bos_token_id = 151643
-    generation.eos_token_id = [151645, 151643]
-    generation.pad_token_id = 151643
+    generation.bos_token_id = ENDOFTEXT_ID
+    generation.eos_token_id = list(STOP_IDS)
+    generation.pad_token_id = PAD_ID
     generation.do_sample = False
     model.save_pretrained(str(out))
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 from rscovlm.errors import InputError, MissingExtraError
 from rscovlm.extras import require
 from rscovlm.files import atomic_write_text
+from rscovlm.formats.tokens import ENDOFTEXT, IM_END
 from rscovlm.resolution import get_family
 
 if TYPE_CHECKING:
@@ -111,8 +112,8 @@ QWEN3_EXTRA_TOKENS: tuple[tuple[int, str, bool], ...] = (
 )
 """Tokens the Qwen3(-VL) tokenizer adds after :data:`QWEN2_ADDED_TOKENS`."""
 
-PAD_TOKEN = "<|endoftext|>"
-EOS_TOKEN = "<|im_end|>"
+PAD_TOKEN = ENDOFTEXT
+EOS_TOKEN = IM_END
 
 # Jinja, written from the layout facts of WIRE_FORMATS §1.1. Every character of output comes
 # from an expression, so the template's own line breaks and indentation never leak into it.

@@ -389,7 +389,8 @@ def detect_image(
                 detection_conversation(p.part, classes, box, family=family, meta={"id": p.name})
                 for p, _ in ready
             ]
-            texts = backend.generate(convs, params, images=[[img] for _, img in ready])
+            generations = backend.generate(convs, params, images=[[img] for _, img in ready])
+            texts = [g.text for g in generations]
             if len(texts) != len(convs):
                 raise InputError(f"the backend gave {len(texts)} outputs for {len(convs)} prompts")
             outputs = {p.name: t for (p, _), t in zip(ready, texts, strict=True)}

@@ -2,7 +2,10 @@
 
 Standard library only (``http.server.ThreadingHTTPServer``); the ``[serve]`` extra adds nothing
 this module needs beyond the backend's own (``[train]`` for ``hf``). Requests are served one
-generation at a time (a lock around the backend), and every bad request gets a 4xx JSON error
+generation at a time (a lock around ``generate``: one model in memory, and seeded sampling
+draws from torch's global generator, so two concurrent requests would change each other's
+samples). The reply's ``usage`` and ``finish_reason`` are the returned
+:class:`~rscovlm.model.backends.base.Generation`'s own. Every bad request gets a 4xx JSON error
 ``{"error": {"message", "type", "code"}}`` while the server keeps serving:
 
 - 400 bad JSON, wrong fields, unsupported options (``stream``, ``n > 1``), remote image URLs
@@ -287,23 +290,25 @@ def make_server(backend: Backend, config: ServerConfig) -> ThreadingHTTPServer:
                 raise ApiError(400, f"the body is not valid JSON: {exc}", "bad_json") from exc
             conv, images, params = parse_chat_request(body, backend, config)
             try:
-                with lock:
-                    text = backend.generate([conv], params, images=[images])[0]
-                    usage = backend.last_usage[0] if backend.last_usage else None
+                with lock:  # one generation at a time (see the module docstring)
+                    generation = backend.generate([conv], params, images=[images])[0]
             except InputError as exc:
                 raise ApiError(400, str(exc)) from exc
             except Exception as exc:  # the server must survive a failing generation
                 raise ApiError(500, f"generation failed: {type(exc).__name__}: {exc}",
                                "generation_failed") from exc  # fmt: skip
-            prompt = usage.prompt_tokens if usage and usage.prompt_tokens is not None else 0
-            done = usage.completion_tokens if usage and usage.completion_tokens is not None else 0
+            usage = generation.usage
+            prompt = usage.prompt_tokens or 0  # the OpenAI schema has no "unknown"
+            done = usage.completion_tokens or 0
+            finish = generation.finish_reason or "stop"
             self._send(200, {
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
                 "object": "chat.completion",
                 "created": int(time.time()),
                 "model": config.model_name,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                             "finish_reason": "stop"}],
+                "choices": [{"index": 0, "message": {"role": "assistant",
+                                                     "content": generation.text},
+                             "finish_reason": finish}],
                 "usage": {"prompt_tokens": prompt, "completion_tokens": done,
                           "total_tokens": prompt + done},
             })  # fmt: skip

@@ -260,19 +260,17 @@ class ZoomAgent:
             active = [s for s in states if not s.done]
             if not active:
                 break
-            outputs = self.backend.generate(
+            generations = self.backend.generate(
                 [s.conversation for s in active], self.params, images=[s.images for s in active]
             )
-            usage = list(getattr(self.backend, "last_usage", []) or [])
-            for k, (state, output) in enumerate(zip(active, outputs, strict=True)):
-                info = usage[k] if k < len(usage) else None
+            for state, generation in zip(active, generations, strict=True):
                 hop = Hop(
-                    output,
+                    generation.text,
                     image_tokens=sum(p.pad_tokens(self.family.factor) for p in state.parts),
-                    prompt_tokens=getattr(info, "prompt_tokens", None),
-                    completion_tokens=getattr(info, "completion_tokens", None),
+                    prompt_tokens=generation.usage.prompt_tokens,
+                    completion_tokens=generation.usage.completion_tokens,
                 )
-                self._step(state, output, hop)
+                self._step(state, generation.text, hop)
         return [s.result for s in states]
 
     def ask(self, image: str | Path, question: str, category: str | None = None) -> ZoomResult:

@@ -5,7 +5,7 @@ returns them for a batch of one: ``input_ids`` and ``labels`` (``(L,)`` or ``(1,
 ``mm_token_type_ids`` (computed from the ids when absent), and for samples with images
 ``pixel_values`` ``(P, C·T·14·14)`` and ``image_grid_thw`` ``(I, 3)``.
 
-- :func:`pad_collate` right-pads with ``<|endoftext|>`` (151643) and labels ``-100``, with an
+- :func:`pad_collate` right-pads with ``<|endoftext|>`` and labels ``-100``, with an
   all-ones ``attention_mask`` (WIRE §1.2). The model computes the multimodal rope itself from
   ``mm_token_type_ids``.
 - :func:`pack_collate` fills rows up to a token budget with several samples, first fit in
@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rscovlm.formats.tokens import IMAGE_PAD_ID, PAD_ID, VIDEO_PAD_ID
 from rscovlm.train._wrapped import find_wrapped
 
 __all__ = [
@@ -43,10 +44,8 @@ __all__ = [
 ]
 
 IGNORE_INDEX = -100
-PAD_TOKEN_ID = 151643
+PAD_TOKEN_ID = PAD_ID
 """``<|endoftext|>``, the pad of every Qwen2-tokenizer model (WIRE §1.3)."""
-_IMAGE_PAD_ID = 151655
-_VIDEO_PAD_ID = 151656
 
 
 @dataclass
@@ -93,7 +92,7 @@ def _sample_tensors(sample: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     if "mm_token_type_ids" in sample:
         types = _flat(torch.as_tensor(sample["mm_token_type_ids"])).long()
     else:
-        types = (ids == _IMAGE_PAD_ID).long() + 2 * (ids == _VIDEO_PAD_ID).long()
+        types = (ids == IMAGE_PAD_ID).long() + 2 * (ids == VIDEO_PAD_ID).long()
     return ids, labels, types
 
 

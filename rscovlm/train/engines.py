@@ -87,6 +87,7 @@ from rscovlm.train.config import deepspeed_batch_values, deepspeed_config
 from rscovlm.train.export import export_model
 
 if TYPE_CHECKING:
+    from rscovlm.model.manifest import CheckpointManifest
     from rscovlm.train.config import TrainConfig
 
 __all__ = [
@@ -191,10 +192,11 @@ class Engine:
         self.optimizer.load_state_dict(shared["optimizer"])
         self.scheduler.load_state_dict(shared["scheduler"])
 
-    def export(self, loaded: Any, where: Path) -> None:
-        """Write the trained model as a loadable checkpoint directory (collective)."""
+    def export(self, loaded: Any, where: Path, manifest: CheckpointManifest) -> None:
+        """Write the trained model as a loadable checkpoint directory that records how it was
+        trained (``manifest``: band, family; collective)."""
         if self.rank == 0:
-            export_model(self.module, loaded, where)
+            export_model(self.module, loaded, where, manifest=manifest)
 
     def barrier(self) -> None:
         if self.world > 1:
@@ -418,13 +420,13 @@ class FSDPEngine(Engine):
             for k, v in get_model_state_dict(self.module, options=self._options()).items()
         }
 
-    def export(self, loaded: Any, where: Path) -> None:
+    def export(self, loaded: Any, where: Path, manifest: CheckpointManifest) -> None:
         state = self.full_state_dict()
         if self.rank == 0:
             state = {
                 k: v.to(self.export_dtype) if v.is_floating_point() else v for k, v in state.items()
             }
-            export_model(self.module, loaded, where, state_dict=state)
+            export_model(self.module, loaded, where, state_dict=state, manifest=manifest)
 
 
 def _fsdp_mesh(mode: str, device: Any, world: int) -> Any:
@@ -520,12 +522,12 @@ class DeepSpeedEngine(Engine):
         if path is None:
             raise InputError(f"{where}: no DeepSpeed checkpoint (tag 'deepspeed') to resume from")
 
-    def export(self, loaded: Any, where: Path) -> None:
+    def export(self, loaded: Any, where: Path, manifest: CheckpointManifest) -> None:
         state = None
         if self.zero_stage == 3:  # gather the partitioned weights (collective; rank 0 keeps)
             state = self.model._zero3_consolidated_16bit_state_dict()
         if self.rank == 0:
-            export_model(self.module, loaded, where, state_dict=state)
+            export_model(self.module, loaded, where, state_dict=state, manifest=manifest)
 
 
 def check_deepspeed_config(ds: dict[str, Any], cfg: TrainConfig, world: int) -> None:

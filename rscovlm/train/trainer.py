@@ -51,6 +51,7 @@ from rscovlm.train.collate import (
 )
 from rscovlm.train.config import TrainConfig
 from rscovlm.train.engines import build_engine, check_engine
+from rscovlm.train.export import training_manifest
 
 __all__ = [
     "ListStream",
@@ -76,6 +77,10 @@ class SampleStream(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def counts(self) -> dict[str, int]:
+        """Cumulative counts the trainer logs each step (samples skipped, dropped, …)."""
+        ...
 
 
 class ListStream:
@@ -115,6 +120,10 @@ class ListStream:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch, self.index = int(state["epoch"]), int(state["index"])
+
+    def counts(self) -> dict[str, int]:
+        """Nothing to count: every pre-encoded sample is served."""
+        return {}
 
 
 @dataclass
@@ -435,7 +444,7 @@ def run(
                 "samples": sum(b.num_samples for b in micro) * world,
                 "dropped": sum(b.dropped for b in micro),
                 # cumulative counts of the data stream (unencodable, over-long, re-rendered)
-                **(stream.counts() if hasattr(stream, "counts") else {}),
+                **stream.counts(),
             }
             log.write(json.dumps(record) + "\n")
             log.flush()
@@ -459,5 +468,6 @@ def run(
         if closable is not None:
             closable.close()
     if step >= total:
-        engine.export(loaded, output_dir / "final")  # rank 0 writes; sharded engines gather
+        manifest = training_manifest(cfg, loaded.family)  # the band it was trained at
+        engine.export(loaded, output_dir / "final", manifest)  # rank 0 writes; shards gather
     return RunResult(output_dir, step, losses, engine.module)

@@ -56,18 +56,19 @@ def test_hf_and_served_openai_give_identical_greedy_outputs(
     convs, images = _convs(demo_image)
     assert isinstance(hf, Backend)
     local = hf.generate(convs, PARAMS, images=images)
-    assert [u.image_tokens for u in hf.last_usage] == [64, 0]
-    # batched equals one by one (left padding is right)
+    assert [g.usage.image_tokens for g in local] == [64, 0]
+    # batched equals one by one (left padding is right), text and usage alike
     pairs = zip(convs, images, strict=True)
     assert local == [hf.generate([c], PARAMS, images=[i])[0] for c, i in pairs]
-    assert all(isinstance(t, str) for t in local)
+    assert all(isinstance(g.text, str) for g in local)
     client = OpenAIBackend(f"{server}/v1", "tiny", api_key_env=None, concurrency=2)
+    # through the server: the same texts, token counts and finish reasons
     assert client.generate(convs, PARAMS, images=images) == local
     # The tiny model's greedy reply is whitespace; seeded sampling gives real tokens, and the
     # same seed through the server must give the same text (same ids, pixels and positions).
     sampled = GenerationParams(max_new_tokens=6, temperature=1.0, seed=3)
     one = hf.generate(convs[:1], sampled, images=images[:1])
-    assert one[0].strip() and one == client.generate(convs[:1], sampled, images=images[:1])
+    assert one[0].text.strip() and one == client.generate(convs[:1], sampled, images=images[:1])
 
 
 def _post(url: str, data: bytes, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -134,6 +135,69 @@ def test_malformed_requests_get_4xx_and_server_keeps_serving(server: str, demo_i
     }
     status, payload = _post(url, json.dumps(with_image).encode())
     assert status == 200 and payload["usage"]["prompt_tokens"] > 48
+
+
+def test_served_usage_is_the_tokens_the_model_saw_and_wrote(
+    hf: HFBackend, server: str, demo_image: Any
+) -> None:
+    """``usage`` in the reply counts the encoded prompt (image pads expanded) and the generated
+    tokens up to and including the stop token — what the returned Generation says."""
+    from rscovlm.formats import strip_think
+    from rscovlm.formats.tokens import PAD_ID, STOP_IDS
+    from rscovlm.model.encoding import encode
+
+    torch = pytest.importorskip("torch")
+    part = image_part("mem", demo_image.size)
+    conv = question_conversation("What is in the image?", part)
+    sampled = GenerationParams(max_new_tokens=5, temperature=1.0, seed=11)
+    body = {
+        "model": "tiny",
+        "max_tokens": 5,
+        "temperature": 1.0,
+        "seed": 11,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "image_url", "image_url": {"url": image_data_url(demo_image)}},
+                    {"type": "text", "text": "What is in the image?"},
+                ],
+            }
+        ],
+    }
+    status, payload = _post(f"{server}/v1/chat/completions", json.dumps(body).encode())
+    assert status == 200, payload
+    batch = encode(
+        [conv], hf.lm.tokenizer, hf.lm.image_processor, images=[[demo_image]],
+        add_generation_prompt=True,
+    )  # fmt: skip
+    n_prompt = int(batch.inputs["input_ids"].shape[1])
+    assert payload["usage"]["prompt_tokens"] == n_prompt  # 64 image pads among them
+    assert n_prompt > batch.image_tokens[0] == 64
+    local = hf.generate([conv], sampled, images=[[demo_image]])[0]
+    assert local.usage.prompt_tokens == n_prompt
+    # the completion, counted on the model's own output: tokens up to the first stop token
+    torch.manual_seed(11)
+    inputs = dict(batch.inputs)
+    if not hf.lm.wants_mm_token_type_ids:
+        inputs.pop("mm_token_type_ids")
+    with torch.no_grad():
+        out = hf.lm.model.generate(
+            **inputs, max_new_tokens=5, do_sample=True, temperature=1.0, top_p=1.0,
+            pad_token_id=PAD_ID, eos_token_id=list(STOP_IDS),
+        )[0, n_prompt:].tolist()  # fmt: skip
+    stops = [k for k, tok in enumerate(out) if tok in STOP_IDS]
+    n_done = stops[0] + 1 if stops else len(out)
+    assert local.usage.completion_tokens == n_done
+    assert local.finish_reason == ("stop" if stops else "length")
+    text = hf.lm.tokenizer.decode(
+        out[:n_done], skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
+    assert local.text == strip_think(text)
+    assert payload["usage"]["completion_tokens"] == local.usage.completion_tokens
+    assert payload["usage"]["total_tokens"] == n_prompt + local.usage.completion_tokens
+    assert payload["choices"][0]["finish_reason"] == local.finish_reason
+    assert payload["choices"][0]["message"]["content"] == local.text
 
 
 def test_api_key_and_client_errors(hf: HFBackend, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from rscovlm.errors import InputError
-from rscovlm.model.backends.base import Backend, GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.base import Backend, Generation, GenerationParams, ImageLists, Usage
 from rscovlm.model.backends.replay import ReplayBackend
 
 __all__ = [
     "BACKENDS",
     "Backend",
+    "Generation",
     "GenerationParams",
     "ImageLists",
     "ReplayBackend",

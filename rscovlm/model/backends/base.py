@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
 from rscovlm.resolution import PixelBand
 
-__all__ = ["Backend", "GenerationParams", "ImageLists", "Usage", "check_image_lists"]
+__all__ = [
+    "Backend",
+    "FinishReason",
+    "Generation",
+    "GenerationParams",
+    "ImageLists",
+    "Usage",
+    "check_image_lists",
+    "texts",
+]
 
 ImageLists = Sequence[Sequence[Any] | None]
 """Per conversation, one in-memory image per image part (``None``: load the parts' sources)."""
@@ -49,14 +58,42 @@ class GenerationParams:
         return self.temperature == 0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Usage:
-    """Token counts of one generation (``None`` when the backend cannot tell)."""
+    """Token counts of one generation (``None`` where the backend cannot tell)."""
 
     prompt_tokens: int | None = None
+    """Tokens of the prompt as the model saw it (pads expanded; padding of a batch not
+    counted)."""
     completion_tokens: int | None = None
+    """Tokens generated, the stop token included."""
     image_tokens: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    """Visual tokens among the prompt tokens."""
+
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One reply and what it cost: returned together, so a caller never has to ask the backend
+    afterwards (which would race between concurrent callers).
+
+    Attributes:
+        text: The reply, decoded as WIRE §1.4 says (``<think>`` stripped when asked).
+        usage: Its token counts.
+        finish_reason: ``stop`` (a stop token), ``length`` (the token budget ran out) or
+            ``None`` when the backend cannot tell.
+    """
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: FinishReason | None = None
+
+
+def texts(generations: Sequence[Generation]) -> list[str]:
+    """The reply texts of ``generations``, in order (for callers that need no usage)."""
+    return [g.text for g in generations]
 
 
 @runtime_checkable
@@ -65,21 +102,20 @@ class Backend(Protocol):
 
     Attributes:
         family: The model family (``qwen2_5_vl`` …): box coordinates and image sizes follow it.
-        band: The pixel band images are resized into before they are sent.
-        last_usage: Token counts of the last :meth:`generate` call, one per conversation.
+        band: The pixel band images are resized into before they are sent (a checkpoint's
+            own band by default, see :func:`rscovlm.model.manifest.checkpoint_band`).
     """
 
     family: str
     band: PixelBand
-    last_usage: list[Usage]
 
     def generate(
         self,
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
-    ) -> list[str]:
-        """The reply to each conversation, in order.
+    ) -> list[Generation]:
+        """The reply to each conversation with its usage, in order.
 
         Args:
             conversations: Chats ending in a user turn.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,32 +11,21 @@ from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
 from rscovlm.extras import require, require_torch
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
-from rscovlm.model.encoding import PAD_TOKEN_ID, encode
+from rscovlm.formats.tokens import PAD_ID, STOP_IDS
+from rscovlm.model.backends.base import (
+    Generation,
+    GenerationParams,
+    ImageLists,
+    Usage,
+    check_image_lists,
+)
+from rscovlm.model.encoding import encode
 from rscovlm.model.loading import LoadedModel, load_checkpoint
-from rscovlm.resolution import RSCOVLM_BAND, PixelBand
+from rscovlm.resolution import PixelBand
 
-__all__ = ["HFBackend", "checkpoint_band"]
+__all__ = ["HFBackend"]
 
-IM_END_ID = 151645
 MAX_NEW_TOKENS_CAP = 16384
-
-
-def checkpoint_band(path: str | os.PathLike[str]) -> PixelBand:
-    """The pixel band in the checkpoint's ``preprocessor_config.json`` (WIRE §7.1), else
-    RSCoVLM's 224²–1008²."""
-    config = Path(path) / "preprocessor_config.json"
-    try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return RSCOVLM_BAND
-    lo, hi = data.get("min_pixels"), data.get("max_pixels")
-    size = data.get("size") or {}
-    lo = lo if isinstance(lo, int) else size.get("shortest_edge")
-    hi = hi if isinstance(hi, int) else size.get("longest_edge")
-    if isinstance(lo, int) and isinstance(hi, int) and 0 < lo <= hi:
-        return PixelBand(lo, hi)
-    return RSCOVLM_BAND
 
 
 class HFBackend:
@@ -50,7 +38,9 @@ class HFBackend:
         attn: ``sdpa`` (default), ``flash_attention_2``, ``eager`` or ``auto``.
         adapter: A PEFT adapter directory applied on top (extra ``[train]`` has peft).
         batch_size: Conversations per forward batch.
-        band: The pixel band; default the checkpoint's.
+        band: The pixel band images are resized into. Default: the band the checkpoint was
+            trained at (its ``rscovlm.json``, else ``preprocessor_config.json``; see
+            :func:`rscovlm.model.manifest.checkpoint_band`); an explicit band overrides it.
         root: Directory image sources are resolved against.
     """
 
@@ -80,11 +70,10 @@ class HFBackend:
                 raise InputError(f"adapter directory not found: {adapter}")
             self.lm.model = peft.PeftModel.from_pretrained(self.lm.model, str(adapter)).eval()
         self.family = self.lm.family
-        self.band = band or checkpoint_band(self.lm.path)
+        self.band = band or self.lm.band
         self.batch_size = batch_size
         self.root = root
         self.name = self.lm.path.name
-        self.last_usage: list[Usage] = []
 
     def _max_new_tokens(self, params: GenerationParams) -> int:
         if params.max_new_tokens is not None:
@@ -99,13 +88,12 @@ class HFBackend:
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
-    ) -> list[str]:
-        """Greedy (or sampled) replies, decoded as WIRE §1.4 says."""
+    ) -> list[Generation]:
+        """Greedy (or sampled) replies, decoded as WIRE §1.4 says, with their token counts."""
         torch = require_torch()
         params = params or GenerationParams()
         check_image_lists(conversations, images)
-        outputs: list[str] = []
-        usage: list[Usage] = []
+        outputs: list[Generation] = []
         device = next(self.lm.model.parameters()).device
         for start in range(0, len(conversations), self.batch_size):
             chunk = list(conversations[start : start + self.batch_size])
@@ -124,11 +112,12 @@ class HFBackend:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.lm.model.dtype)
             if not self.lm.wants_mm_token_type_ids:
                 inputs.pop("mm_token_type_ids")
+            budget = self._max_new_tokens(params)
             kwargs: dict[str, Any] = {
-                "max_new_tokens": self._max_new_tokens(params),
+                "max_new_tokens": budget,
                 "do_sample": not params.greedy,
-                "pad_token_id": PAD_TOKEN_ID,
-                "eos_token_id": [IM_END_ID, PAD_TOKEN_ID],
+                "pad_token_id": PAD_ID,
+                "eos_token_id": list(STOP_IDS),
             }
             if not params.greedy:
                 kwargs.update(temperature=params.temperature, top_p=params.top_p)
@@ -143,15 +132,17 @@ class HFBackend:
             mask = inputs["attention_mask"]
             for row in range(new.shape[0]):
                 tokens = new[row].tolist()
-                n_out = len(tokens)
-                for k, tok in enumerate(tokens):
-                    if tok in (IM_END_ID, PAD_TOKEN_ID):
-                        n_out = k + 1
-                        break
+                stop = next((k for k, tok in enumerate(tokens) if tok in STOP_IDS), None)
+                n_out = len(tokens) if stop is None else stop + 1
                 text = self.lm.tokenizer.decode(
                     tokens[:n_out], skip_special_tokens=True, clean_up_tokenization_spaces=False
                 )
-                outputs.append(strip_think(text) if params.strip_think else text)
-                usage.append(Usage(int(mask[row].sum()), n_out, batch.image_tokens[row]))
-        self.last_usage = usage
+                usage = Usage(int(mask[row].sum()), n_out, batch.image_tokens[row])
+                outputs.append(
+                    Generation(
+                        strip_think(text) if params.strip_think else text,
+                        usage,
+                        "stop" if stop is not None else "length",  # no stop token: budget spent
+                    )
+                )
         return outputs

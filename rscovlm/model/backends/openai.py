@@ -27,9 +27,17 @@ from PIL import Image
 from rscovlm.data.conversation import Conversation, ImagePart, TextPart, VideoPart
 from rscovlm.errors import InputError, RscovlmError
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
+from rscovlm.model.backends.base import (
+    Generation,
+    GenerationParams,
+    ImageLists,
+    Usage,
+    check_image_lists,
+)
 from rscovlm.model.encoding import load_part_image, prepare_image
-from rscovlm.resolution import RSCOVLM_BAND, PixelBand
+from rscovlm.model.loading import detect_family
+from rscovlm.model.manifest import checkpoint_band
+from rscovlm.resolution import DEFAULT_FAMILY, RSCOVLM_BAND, PixelBand, get_family
 
 __all__ = ["BackendRequestError", "OpenAIBackend", "image_data_url", "to_openai_messages"]
 
@@ -78,8 +86,13 @@ class OpenAIBackend:
         base_url: The API root, e.g. ``http://127.0.0.1:8000/v1``.
         model: The served model name.
         api_key_env: Name of the environment variable holding the key (``None``: no key).
-        family: The served model's family (box coordinates follow it).
-        band: Pixel band images are resized into before sending.
+        family: The served model's family (box coordinates follow it). Default: the
+            ``checkpoint``'s, else Qwen2.5-VL.
+        band: Pixel band images are resized into before sending. Default: the band the
+            ``checkpoint`` was trained at, else RSCoVLM's 224²–1008²; an explicit band
+            overrides it.
+        checkpoint: A local directory of the served checkpoint (the endpoint cannot say how
+            its model was trained): ``family`` and ``band`` default to what it records.
         concurrency: Requests in flight at most.
         timeout: Seconds per request attempt.
         retries: Extra attempts after a retryable failure.
@@ -93,8 +106,9 @@ class OpenAIBackend:
         model: str,
         *,
         api_key_env: str | None = "OPENAI_API_KEY",
-        family: str = "qwen2_5_vl",
-        band: PixelBand = RSCOVLM_BAND,
+        family: str | None = None,
+        band: PixelBand | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
         concurrency: int = 4,
         timeout: float = 120.0,
         retries: int = 3,
@@ -107,15 +121,17 @@ class OpenAIBackend:
             raise InputError("concurrency ≥ 1, retries ≥ 0, timeout > 0 and backoff ≥ 0 needed")
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.family = family
-        self.band = band
+        if checkpoint is not None:
+            family = family or detect_family(checkpoint)
+            band = band or checkpoint_band(checkpoint)
+        self.family = family or DEFAULT_FAMILY
+        self.band = band or RSCOVLM_BAND
         self.concurrency = concurrency
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.root = Path(root) if root is not None else None
         self._api_key = os.environ.get(api_key_env) if api_key_env else None
-        self.last_usage: list[Usage] = []
 
     def _payload(
         self, conv: Conversation, images: Sequence[Any] | None, params: GenerationParams
@@ -169,8 +185,9 @@ class OpenAIBackend:
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
-    ) -> list[str]:
-        """One request per conversation, ``concurrency`` at a time, replies in order."""
+    ) -> list[Generation]:
+        """One request per conversation, ``concurrency`` at a time, replies (with the usage the
+        endpoint reports) in order."""
         params = params or GenerationParams()
         check_image_lists(conversations, images)
         bodies = [
@@ -179,20 +196,32 @@ class OpenAIBackend:
         ]
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             replies = list(pool.map(self._post, bodies))
-        outputs, usage = [], []
+        factor = get_family(self.family).factor
+        outputs = []
         for conv, reply in zip(conversations, replies, strict=True):
             try:
-                text = reply["choices"][0]["message"]["content"] or ""
+                choice = reply["choices"][0]
+                text = choice["message"]["content"] or ""
             except (KeyError, IndexError, TypeError) as exc:
                 raise BackendRequestError(f"malformed completion: {str(reply)[:200]}") from exc
-            outputs.append(strip_think(text) if params.strip_think else text)
             info = reply.get("usage") or {}
-            usage.append(
-                Usage(
-                    info.get("prompt_tokens"),
-                    info.get("completion_tokens"),
-                    sum(p.pad_tokens() for p in conv.image_parts()),
+            usage = Usage(
+                _count(info.get("prompt_tokens")),
+                _count(info.get("completion_tokens")),
+                sum(p.pad_tokens(factor) for p in conv.image_parts()),
+            )
+            finish = choice.get("finish_reason")
+            outputs.append(
+                Generation(
+                    strip_think(text) if params.strip_think else text,
+                    usage,
+                    finish if finish in ("stop", "length") else None,
                 )
             )
-        self.last_usage = usage
         return outputs
+
+
+def _count(value: Any) -> int | None:
+    """A token count from a reply (``None`` unless a non-negative int: servers differ)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None

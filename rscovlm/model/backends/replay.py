@@ -7,8 +7,8 @@ from typing import Any
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage
-from rscovlm.resolution import RSCOVLM_BAND, PixelBand
+from rscovlm.model.backends.base import Generation, GenerationParams, ImageLists, Usage
+from rscovlm.resolution import RSCOVLM_BAND, PixelBand, get_family
 
 __all__ = ["ReplayBackend"]
 
@@ -41,7 +41,6 @@ class ReplayBackend:
         self.band = band
         self.key = key
         self.record_images = record_images
-        self.last_usage: list[Usage] = []
         self.calls: list[tuple[list[Conversation], list[Any]]] = []
         self._fn: Callable[[Conversation], str] | None = None
         self._queue: list[str] = []
@@ -71,12 +70,16 @@ class ReplayBackend:
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
-    ) -> list[str]:
-        """The next scripted output of each conversation."""
+    ) -> list[Generation]:
+        """The next scripted output of each conversation (usage: only its image tokens, the
+        one count a script can know)."""
         kept = list(images) if images is not None and self.record_images else []
         self.calls.append((list(conversations), kept))
-        out = [self._next(c) for c in conversations]
-        self.last_usage = [
-            Usage(image_tokens=sum(p.pad_tokens() for p in c.image_parts())) for c in conversations
+        factor = get_family(self.family).factor
+        return [
+            Generation(
+                self._next(c),
+                Usage(image_tokens=sum(p.pad_tokens(factor) for p in c.image_parts())),
+            )
+            for c in conversations
         ]
-        return out

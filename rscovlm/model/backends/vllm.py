@@ -15,10 +15,17 @@ from typing import Any
 from rscovlm.data.conversation import Conversation, chat_text
 from rscovlm.extras import require
 from rscovlm.formats import strip_think
-from rscovlm.model.backends.base import GenerationParams, ImageLists, Usage, check_image_lists
-from rscovlm.model.backends.hf import MAX_NEW_TOKENS_CAP, checkpoint_band
+from rscovlm.model.backends.base import (
+    Generation,
+    GenerationParams,
+    ImageLists,
+    Usage,
+    check_image_lists,
+)
+from rscovlm.model.backends.hf import MAX_NEW_TOKENS_CAP
 from rscovlm.model.encoding import load_part_image, prepare_image
 from rscovlm.model.loading import detect_family
+from rscovlm.model.manifest import checkpoint_band
 from rscovlm.resolution import PixelBand, get_family
 
 __all__ = ["VLLMBackend"]
@@ -31,7 +38,9 @@ class VLLMBackend:
         model: Checkpoint directory.
         max_images: Images per prompt at most (vLLM's ``limit_mm_per_prompt``).
         dtype: vLLM dtype (``auto``, ``bfloat16``, …).
-        band: Pixel band; default the checkpoint's.
+        band: Pixel band images are resized into. Default: the band the checkpoint was
+            trained at (:func:`rscovlm.model.manifest.checkpoint_band`); an explicit band
+            overrides it.
         root: Directory image sources are resolved against.
         llm_kwargs: Extra ``vllm.LLM`` arguments (``tensor_parallel_size``, …).
     """
@@ -50,7 +59,6 @@ class VLLMBackend:
         self.family = detect_family(model)
         self.band = band or checkpoint_band(model)
         self.root = Path(root) if root is not None else None
-        self.last_usage: list[Usage] = []
         self._vllm = vllm
         self._llm = vllm.LLM(
             model=str(model),
@@ -64,8 +72,8 @@ class VLLMBackend:
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
-    ) -> list[str]:
-        """Replies from one batched ``LLM.generate`` call."""
+    ) -> list[Generation]:
+        """Replies and their usage from one batched ``LLM.generate`` call."""
         params = params or GenerationParams()
         check_image_lists(conversations, images)
         family = get_family(self.family)
@@ -92,15 +100,16 @@ class VLLMBackend:
         )
         results = self._llm.generate(prompts, sampling)
         outputs = []
-        self.last_usage = []
         for conv, result in zip(conversations, results, strict=True):
-            text = result.outputs[0].text
-            outputs.append(strip_think(text) if params.strip_think else text)
-            self.last_usage.append(
-                Usage(
-                    len(result.prompt_token_ids or []),
-                    len(result.outputs[0].token_ids),
-                    sum(p.pad_tokens(family.factor) for p in conv.image_parts()),
-                )
+            completion = result.outputs[0]
+            usage = Usage(
+                len(result.prompt_token_ids or []),
+                len(completion.token_ids),
+                sum(p.pad_tokens(family.factor) for p in conv.image_parts()),
+            )
+            finish = getattr(completion, "finish_reason", None)
+            text = strip_think(completion.text) if params.strip_think else completion.text
+            outputs.append(
+                Generation(text, usage, finish if finish in ("stop", "length") else None)
             )
         return outputs
