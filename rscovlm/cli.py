@@ -32,12 +32,19 @@ app.add_typer(data_app, name="data")
 
 _state = {"debug": False}
 
+# The deepspeed launcher runs `python -m rscovlm --local_rank=<r> train ...` (its flag right
+# after the module, before the command); `rscovlm train ... --local_rank <r>` is accepted too.
+# The value is ignored: LOCAL_RANK in the environment, which every launcher sets, is what the
+# trainer reads.
+_LOCAL_RANK = typer.Option(None, "--local_rank", "--local-rank", hidden=True)
+
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(
         False, "--debug", help="Show tracebacks instead of one-line errors."
     ),
+    local_rank: int | None = _LOCAL_RANK,
 ) -> None:
     """rscovlm: data curation, co-training, inference and evaluation of RS VLMs.
 
@@ -515,12 +522,14 @@ def train(
     config: str = typer.Argument(..., help="A training YAML, or a shipped name (tiny_cpu, ...)."),
     overrides: list[str] = typer.Argument(None, help="Dotted key=value overrides."),
     validate_only: bool = typer.Option(False, "--validate", help="Check the config and stop."),
+    local_rank: int | None = _LOCAL_RANK,
 ) -> None:
     """Co-train a model on a data mixture (one process; launch with torchrun for several).
 
     Examples:
       rscovlm train tiny_cpu train.max_steps=20
       torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official
+      deepspeed --num_gpus 8 --module rscovlm train rscovlm_official
     """
     from rscovlm.train.config import load_train_config, shipped_train_configs
 
