@@ -1,11 +1,14 @@
-"""Run by ``torchrun --nproc_per_node 2`` from test_engines.py: the same run under DDP and a
-sharded engine (FSDP2 on CPU/gloo by default), and the sharded run stopped at step 2 then resumed.
+"""Run by ``torchrun --nproc_per_node 2`` from test_engines.py and
+``benchmarks/sharded_parity.py``: the same run under DDP and a sharded engine, and the sharded
+run stopped at step 2 then resumed.
 
-argv: checkpoint directory, output directory[, sharded strategy (``fsdp`` | ``deepspeed``),
-device (``cpu`` | ``cuda``)]. The data mixes text-only samples with a few
-samples with images, so some micro-batches have images on one rank only (the FSDP engine's
-blank vision pass keeps the ranks in lockstep). Each rank writes ``rank<r>.json`` (samples
-seen, losses of every run) and ``weights_<run><r>.pt`` (its full final weights).
+argv: checkpoint directory, output directory[, sharded engine (``fsdp`` | ``zero1`` |
+``zero2`` | ``zero3``; ``deepspeed`` is ``zero1``), device (``cpu`` | ``cuda``), weight
+decay (default 0.1)]. The data mixes text-only samples with a few samples with images, so some
+micro-batches have images on one rank only (the blank vision pass keeps the ranks in
+lockstep). Each rank writes ``rank<r>.json`` (samples seen, losses of every run) and
+``w_<run><r>.pt`` (its full final weights, gathered where the engine shards them; runs
+``ddp``, ``sharded`` and ``split``); rank 0's ``<run>/log.jsonl`` has the grad norms.
 """
 
 from __future__ import annotations
@@ -79,12 +82,15 @@ def _samples(ckpt: Path) -> list[dict[str, Any]]:
     return [{**s, "sample_id": i} for i, s in enumerate(samples)]
 
 
-def _config(ckpt: Path, out: Path, strategy: str, device: str = "cpu") -> TrainConfig:
+def _config(
+    ckpt: Path, out: Path, engine: str, device: str = "cpu", weight_decay: float = 0.1
+) -> TrainConfig:
+    strategy, stage = ("deepspeed", engine) if engine.startswith("zero") else (engine, "zero1")
     return TrainConfig.model_validate(
         {
             "model": {"path": str(ckpt), "dtype": "float32", "attn": "sdpa"},
             "data": {"mixture": {"datasets": ["items"]}},
-            "optim": {"lr": 1e-3, "warmup_ratio": 0.0},
+            "optim": {"lr": 1e-3, "warmup_ratio": 0.0, "weight_decay": weight_decay},
             "train": {
                 "max_steps": 3,
                 "per_device_batch_size": 1,
@@ -95,33 +101,50 @@ def _config(ckpt: Path, out: Path, strategy: str, device: str = "cpu") -> TrainC
                 "gradient_checkpointing": False,
                 "device": device,
             },
-            "dist": {"strategy": strategy, "backend": "gloo" if device == "cpu" else "auto"},
+            "dist": {
+                "strategy": strategy,
+                "deepspeed": stage,
+                "backend": "gloo" if device == "cpu" else "auto",
+            },
             "log": {"output_dir": str(out), "progress": False},
         }
     )
 
 
+def _full_weights(model: Any, engine: str) -> dict[str, Any]:
+    """Every rank's copy of the whole model (collective where the engine shards it)."""
+    if engine == "fsdp":
+        weights = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
+    elif engine == "zero3":
+        import deepspeed
+
+        with deepspeed.zero.GatheredParameters(list(model.parameters())):
+            weights = {k: v.clone() for k, v in model.state_dict().items()}
+    else:
+        weights = model.state_dict()
+    return {k: v.detach().double().cpu() for k, v in weights.items()}
+
+
 def main() -> None:
     ckpt, out = Path(sys.argv[1]), Path(sys.argv[2])
     sharded = sys.argv[3] if len(sys.argv) > 3 else "fsdp"
+    sharded = "zero1" if sharded == "deepspeed" else sharded
     device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
+    decay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
+    if device == "cpu":
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")  # before deepspeed is first imported
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     samples = _samples(ckpt)
     record: dict[str, Any] = {}
-    full = StateDictOptions(full_state_dict=True)
-    for name, strategy in (("ddp", "ddp"), ("sharded", sharded)):
+    for name, engine in (("ddp", "ddp"), ("sharded", sharded)):
         stream = RecordingStream(samples, seed=SEED, rank=rank, world_size=world)
-        result = run(_config(ckpt, out / name, strategy, device), stream)
-        if strategy == "fsdp":
-            weights = get_model_state_dict(result.model, options=full)
-        else:
-            weights = result.model.state_dict()
-        weights = {k: v.detach().double().cpu() for k, v in weights.items()}
-        torch.save(weights, out / f"w_{name}{rank}.pt")
+        result = run(_config(ckpt, out / name, engine, device, decay), stream)
+        torch.save(_full_weights(result.model, engine), out / f"w_{name}{rank}.pt")
         record[name] = {"seen": stream.seen, "losses": result.losses}
-    cfg = _config(ckpt, out / "split", sharded, device)
+    cfg = _config(ckpt, out / "split", sharded, device, decay)
     first = run(cfg, RecordingStream(samples, seed=SEED, rank=rank, world_size=world), stop_after=2)
     second = run(cfg, RecordingStream(samples, seed=SEED, rank=rank, world_size=world))
+    torch.save(_full_weights(second.model, sharded), out / f"w_split{rank}.pt")
     record["split"] = {"losses": first.losses + second.losses, "steps": second.steps}
     (out / f"rank{rank}.json").write_text(json.dumps(record), encoding="utf-8")
     torch.distributed.destroy_process_group()
