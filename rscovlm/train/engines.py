@@ -71,9 +71,10 @@ module — the ranks would deadlock (ZeRO-3, FSDP) or reduce mismatched gradient
 (ZeRO-1/2 reduce buckets filled in the order gradients become ready). :func:`touch_vision_tower`
 hooks the input embedding: when any rank has images in this forward, the ranks that have none
 run the vision tower on a blank 2×2-patch image at the point where the others run their real
-ones (right after the embedding) and add ``0 ×`` its output to the embeddings. Forward and
-backward then run the same collectives in the same order on every rank, and the gradients are
-exactly those of DDP (which all-reduces zeros for locally unused parameters).
+ones (right after the embedding) and add ``0 ×`` its output to the embeddings (Qwen3-VL's
+deepstack features after the decoder layers that take them). Forward and backward then run
+the same collectives in the same order on every rank, and the gradients are those of DDP
+(which all-reduces zeros for locally unused parameters).
 
 Launch (one process per GPU; the config's ``dist`` section picks the engine)::
 

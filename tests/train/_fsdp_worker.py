@@ -1,14 +1,15 @@
 """Run by ``torchrun --nproc_per_node 2`` from test_engines.py and
-``benchmarks/sharded_parity.py``: the same run under DDP and a sharded engine, and the sharded
-run stopped at step 2 then resumed.
+``benchmarks/sharded_parity.py``: the same run under DDP and under sharded engines, and each
+sharded run stopped at step 2 then resumed.
 
-argv: checkpoint directory, output directory[, sharded engine (``fsdp`` | ``zero1`` |
-``zero2`` | ``zero3``; ``deepspeed`` is ``zero1``), device (``cpu`` | ``cuda``), weight
-decay (default 0.1)]. The data mixes text-only samples with a few samples with images, so some
-micro-batches have images on one rank only (the blank vision pass keeps the ranks in
-lockstep). Each rank writes ``rank<r>.json`` (samples seen, losses of every run) and
-``w_<run><r>.pt`` (its full final weights, gathered where the engine shards them; runs
-``ddp``, ``sharded`` and ``split``); rank 0's ``<run>/log.jsonl`` has the grad norms.
+argv: checkpoint directory, output directory[, sharded engines, comma-separated (``fsdp`` |
+``zero1`` | ``zero2`` | ``zero3`` | ``ddp``; ``deepspeed`` is ``zero1``), device (``cpu`` |
+``cuda``), weight decay (default 0.1)]. The data mixes text-only samples with a few samples
+with images, so some micro-batches have images on one rank only (the blank vision pass keeps
+the ranks in lockstep). DDP runs once, as the reference. Each rank writes ``rank<r>.json``
+(samples seen and losses of every run: ``ddp``, ``<engine>``, ``<engine>_split``) and
+``w_<run><r>.pt`` (its full final weights, gathered where the engine shards them); rank 0's
+``<run>/log.jsonl`` has the grad norms, ``<run>/final`` the exported model.
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def _full_weights(model: Any, engine: str) -> dict[str, Any]:
 
 def main() -> None:
     ckpt, out = Path(sys.argv[1]), Path(sys.argv[2])
-    sharded = sys.argv[3] if len(sys.argv) > 3 else "fsdp"
-    sharded = "zero1" if sharded == "deepspeed" else sharded
+    engines = (sys.argv[3] if len(sys.argv) > 3 else "fsdp").split(",")
+    engines = ["zero1" if e == "deepspeed" else e for e in engines]
     device = sys.argv[4] if len(sys.argv) > 4 else "cpu"
     decay = float(sys.argv[5]) if len(sys.argv) > 5 else 0.1
     if device == "cpu":
@@ -136,16 +137,23 @@ def main() -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     samples = _samples(ckpt)
     record: dict[str, Any] = {}
-    for name, engine in (("ddp", "ddp"), ("sharded", sharded)):
-        stream = RecordingStream(samples, seed=SEED, rank=rank, world_size=world)
-        result = run(_config(ckpt, out / name, engine, device, decay), stream)
-        torch.save(_full_weights(result.model, engine), out / f"w_{name}{rank}.pt")
-        record[name] = {"seen": stream.seen, "losses": result.losses}
-    cfg = _config(ckpt, out / "split", sharded, device, decay)
-    first = run(cfg, RecordingStream(samples, seed=SEED, rank=rank, world_size=world), stop_after=2)
-    second = run(cfg, RecordingStream(samples, seed=SEED, rank=rank, world_size=world))
-    torch.save(_full_weights(second.model, sharded), out / f"w_split{rank}.pt")
-    record["split"] = {"losses": first.losses + second.losses, "steps": second.steps}
+
+    def stream() -> RecordingStream:
+        return RecordingStream(samples, seed=SEED, rank=rank, world_size=world)
+
+    for name in ("ddp", *engines):
+        if name in record:
+            continue
+        data = stream()
+        result = run(_config(ckpt, out / name, name, device, decay), data)
+        torch.save(_full_weights(result.model, name), out / f"w_{name}{rank}.pt")
+        record[name] = {"seen": data.seen, "losses": result.losses}
+    for name in engines:
+        cfg = _config(ckpt, out / f"{name}_split", name, device, decay)
+        first = run(cfg, stream(), stop_after=2)
+        second = run(cfg, stream())
+        torch.save(_full_weights(second.model, name), out / f"w_{name}_split{rank}.pt")
+        record[f"{name}_split"] = {"losses": first.losses + second.losses, "steps": second.steps}
     (out / f"rank{rank}.json").write_text(json.dumps(record), encoding="utf-8")
     torch.distributed.destroy_process_group()
 
