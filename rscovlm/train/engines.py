@@ -56,11 +56,13 @@ directly::
   layers, and the 7B/32B weight matrices are 1.3e7–2.6e7 elements (HF's ``auto`` sizes of
   hidden² land there too).
 
-  Against DDP the weights differ in one documented way: DeepSpeed's optimizer steps its
+  Against DDP the weights differ in one systematic way: DeepSpeed's optimizer steps its
   flattened partitions whole, so parameters that got no gradient on any rank (the vision
   tower on text-only steps) are weight-decayed and advance Adam's step counter, where torch's
-  AdamW under DDP / FSDP skips them (their gradient is ``None``). Losses and gradient norms
-  are those of DDP; the tests compare the weights with a bound for exactly this.
+  AdamW under DDP / FSDP skips them (their gradient is ``None``). Otherwise losses, gradient
+  norms and weights are those of DDP to float rounding (DeepSpeed sums squared norms over
+  fp32 partitions; ZeRO-3 reduces every micro-batch before accumulating). The tests bound
+  both (``tests/train/test_engines.py``, ``DEEPSPEED_TOLERANCES``).
 
 Combinations that cannot run fail at once with one line (:func:`check_engine`): LoRA with
 ``fsdp`` or ``deepspeed`` (adapters are small: use ``ddp``), DeepSpeed without a launcher.

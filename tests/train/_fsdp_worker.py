@@ -7,7 +7,8 @@ argv: checkpoint directory, output directory[, sharded engines, comma-separated 
 ``cuda``), weight decay (default 0.1)]. The data mixes text-only samples with a few samples
 with images, so some micro-batches have images on one rank only (the blank vision pass keeps
 the ranks in lockstep). DDP runs once, as the reference. Each rank writes ``rank<r>.json``
-(samples seen and losses of every run: ``ddp``, ``<engine>``, ``<engine>_split``) and
+(samples seen and losses of every run: ``ddp``, ``<engine>``, ``<engine>_split``; with
+``zero3``, ``zero3_loaded``: parameter elements of its freshly loaded model) and
 ``w_<run><r>.pt`` (its full final weights, gathered where the engine shards them); rank 0's
 ``<run>/log.jsonl`` has the grad norms, ``<run>/final`` the exported model.
 """
@@ -26,7 +27,8 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_
 
 from rscovlm.model import load_checkpoint
 from rscovlm.train.config import TrainConfig
-from rscovlm.train.trainer import ListStream, run
+from rscovlm.train.engines import partitioned_loading
+from rscovlm.train.trainer import ListStream, build_model, run
 
 SEED = 31
 """Stream seed whose order has text only in steps 1–2 (so the vision tower has no optimizer
@@ -137,6 +139,17 @@ def main() -> None:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     samples = _samples(ckpt)
     record: dict[str, Any] = {}
+
+    if "zero3" in engines:  # how the ZeRO-3 run's model comes out of loading
+        cfg = _config(ckpt, out / "zero3", "zero3", device, decay)
+        with partitioned_loading(cfg, world, torch.device(device)):
+            params = list(build_model(cfg, torch.device(device)).model.parameters())
+        record["zero3_loaded"] = {
+            "local": sum(p.numel() for p in params),
+            "shard": sum(p.ds_tensor.numel() for p in params if hasattr(p, "ds_tensor")),
+            "full": sum(getattr(p, "ds_numel", p.numel()) for p in params),
+        }
+        del params
 
     def stream() -> RecordingStream:
         return RecordingStream(samples, seed=SEED, rank=rank, world_size=world)

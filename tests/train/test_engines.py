@@ -278,12 +278,18 @@ def test_torchrun_deepspeed_zero123_equal_ddp_and_resume(
 ) -> None:
     """The real DeepSpeed engine, ZeRO-1, 2 and 3, 2 CPU ranks, accumulation 2, images on one
     rank only in different micro-batches: the losses and grad norms of DDP, its weights (within
-    the bounds above), exact resume; ZeRO-3 exports the consolidated model."""
+    the bounds above), exact resume; ZeRO-3 loads partitioned and exports the consolidated
+    model."""
     ranks = _torchrun(tmp_path, tiny_qwen25_dir, "zero1,zero2,zero3", timeout=600)
     for engine, (norm_rel, atol, untouched_atol) in DEEPSPEED_TOLERANCES.items():
         _check_sharded_run(tmp_path, ranks, engine, atol, untouched_atol, norm_rel=norm_rel)
         ckpt = tmp_path / f"{engine}_split" / "checkpoints" / "step_2" / "deepspeed"
         assert ckpt.is_dir(), engine  # DeepSpeed's own layout
+    # ZeRO-3 loads partitioned (zero.Init): each rank allocated only its half, never the model
+    loaded = [r["zero3_loaded"] for r in ranks]
+    assert loaded[0]["local"] == loaded[1]["local"] == 0
+    assert loaded[0]["shard"] + loaded[1]["shard"] >= loaded[0]["full"] > 0
+    assert max(r["shard"] for r in loaded) < 0.51 * loaded[0]["full"]
     from rscovlm.model import load_checkpoint
 
     final = load_checkpoint(tmp_path / "zero3" / "final", dtype="float32").model
