@@ -14,7 +14,7 @@ $(PY):
 # Reinstall only when the package metadata or the pins change.
 $(STAMP): $(PY) pyproject.toml $(PINS)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c $(PINS) -e '.[train,dev,caption]'
+	$(PIP) install --quiet -c $(PINS) -e '.[train,dev,caption,deepspeed]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

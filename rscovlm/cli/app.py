@@ -87,6 +87,12 @@ app.add_typer(config_app, name="config")
 
 state = {"debug": False}
 
+LOCAL_RANK = typer.Option(None, "--local_rank", "--local-rank", hidden=True)
+"""The deepspeed launcher runs ``python -m rscovlm --local_rank=<r> train ...`` (its flag right
+after the module, before the command); ``rscovlm train ... --local_rank <r>`` is accepted too.
+The value is ignored: ``LOCAL_RANK`` in the environment, which every launcher sets, is what the
+trainer reads."""
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -112,6 +118,7 @@ def _root(
         is_eager=True,
         help="Print the installed version and exit.",
     ),
+    local_rank: int | None = LOCAL_RANK,
 ) -> None:
     """rscovlm: data curation, co-training, inference and evaluation of RS VLMs."""
     state["debug"] = debug

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from rscovlm.cli.app import app
+from rscovlm.cli.app import LOCAL_RANK, app
 from rscovlm.cli.options import examples
 
 
@@ -14,12 +14,14 @@ from rscovlm.cli.options import examples
         "rscovlm train my_run.yaml optim.lr=1e-5 log.output_dir=runs/a",
         "rscovlm train rscovlm_official --validate",
         "torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official",
+        "deepspeed --num_gpus 8 --module rscovlm train rscovlm_official",
     )
 )
 def train(
     config: str = typer.Argument(..., help="A training YAML, or a shipped name (tiny_cpu, ...)."),
     overrides: list[str] = typer.Argument(None, help="Dotted key=value overrides."),
     validate_only: bool = typer.Option(False, "--validate", help="Check the config and stop."),
+    local_rank: int | None = LOCAL_RANK,
 ) -> None:
     """Co-train a model on a data mixture (one process; launch with torchrun for several).
 

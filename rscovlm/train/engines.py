@@ -41,17 +41,42 @@ directly::
   or ``scheduler`` block, or an explicit value that disagrees with the config, is refused.
   DeepSpeed checkpoints go to ``step_<k>/deepspeed/`` (its own partitioned layout); the
   data-stream positions and RNGs stay in the trainer's ``rank<r>.pt``. Every engine resumes on
-  the world size it saved with (the stream positions are per rank).
+  the world size it saved with (the stream positions are per rank). ZeRO-3 builds the model
+  partitioned (:func:`partitioned_loading`: ``from_pretrained`` inside ``deepspeed.zero.Init``)
+  and exports the consolidated weights. Under fp16 DeepSpeed skips the optimizer and schedule
+  step of an overflowing batch; the loop then does not count it (:attr:`Engine.step_skipped`,
+  ``skipped_steps`` in the log).
+
+  Bucket sizes of the shipped JSONs: ZeRO-1/2 with ``overlap_comm`` keep about 4.5 × the
+  reduce and all-gather bucket sizes of elements in flight, 2 bytes each in bf16 — DeepSpeed's
+  usual 5e8 costs 5e8 × 2 B × 2 × 4.5 ≈ 9 GB per GPU, next to a 7B model's ~15 GB of bf16
+  weights and ~15 GB of bf16 gradients (ZeRO-1 keeps them whole); 2e8 costs ≈ 3.6 GB and
+  still moves buckets of 400 MB (far above what saturates NVLink / InfiniBand). ZeRO-3 uses
+  5e7-element reduce and prefetch buckets (≈ 0.9 GB in flight): its buckets follow the
+  layers, and the 7B/32B weight matrices are 1.3e7–2.6e7 elements (HF's ``auto`` sizes of
+  hidden² land there too).
+
+  Against DDP the weights differ in one systematic way: DeepSpeed's optimizer steps its
+  flattened partitions whole, so parameters that got no gradient on any rank (the vision
+  tower on text-only steps) are weight-decayed and advance Adam's step counter, where torch's
+  AdamW under DDP / FSDP skips them (their gradient is ``None``). Otherwise losses, gradient
+  norms and weights are those of DDP to float rounding (DeepSpeed sums squared norms over
+  fp32 partitions; ZeRO-3 reduces every micro-batch before accumulating). The tests bound
+  both (``tests/train/test_engines.py``, ``DEEPSPEED_TOLERANCES``).
 
 Combinations that cannot run fail at once with one line (:func:`check_engine`): LoRA with
 ``fsdp`` or ``deepspeed`` (adapters are small: use ``ddp``), DeepSpeed without a launcher.
 
 Text-only micro-batches under FSDP / DeepSpeed: a rank whose micro-batch has no image would
 skip the vision tower while another rank runs it, and sharded engines gather and reduce per
-module — the ranks would deadlock. :func:`touch_vision_tower` registers a hook that, when any
-rank has images in this forward, runs the vision tower on a blank 2×2-patch image on the ranks
-that have none and adds ``0 ×`` its output to the logits: the ranks stay in lockstep, the
-gradients are exactly those of DDP (which all-reduces zeros for locally unused parameters).
+module — the ranks would deadlock (ZeRO-3, FSDP) or reduce mismatched gradient buckets
+(ZeRO-1/2 reduce buckets filled in the order gradients become ready). :func:`touch_vision_tower`
+hooks the input embedding: when any rank has images in this forward, the ranks that have none
+run the vision tower on a blank 2×2-patch image at the point where the others run their real
+ones (right after the embedding) and add ``0 ×`` its output to the embeddings (Qwen3-VL's
+deepstack features after the decoder layers that take them). Forward and backward then run
+the same collectives in the same order on every rank, and the gradients are those of DDP
+(which all-reduces zeros for locally unused parameters).
 
 Launch (one process per GPU; the config's ``dist`` section picks the engine)::
 
@@ -66,8 +91,10 @@ Launch (one process per GPU; the config's ``dist`` section picks the engine)::
     # CPU, gloo, 2 processes (what the tests run):
     torchrun --standalone --nproc_per_node 2 -m rscovlm train tiny_cpu dist.strategy=fsdp
 
-``python -m deepspeed.launcher`` / the ``deepspeed`` launcher work too (they set the same
-``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` variables). The output directory must be on a file
+The ``deepspeed`` launcher works too (``deepspeed --num_gpus 8 --module rscovlm train
+rscovlm_official ...``; on CPU ``python -m deepspeed.launcher.launch``): it sets the same
+``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` variables and adds a ``--local_rank`` argument, which
+the command line accepts and ignores. The output directory must be on a file
 system every node sees (checkpoints are written by several ranks and read back on resume).
 """
 
@@ -99,6 +126,7 @@ __all__ = [
     "build_engine",
     "check_deepspeed_config",
     "check_engine",
+    "partitioned_loading",
     "shard_units",
     "touch_vision_tower",
 ]
@@ -122,6 +150,8 @@ class Engine:
         self.device, self.rank, self.world = device, rank, world
         self.optimizer: Any = None
         self.scheduler: Any = None
+        self.step_skipped = False
+        """Whether the last :meth:`step` applied no update (DeepSpeed fp16 overflow)."""
 
     # -- set-up -----------------------------------------------------------------------------
     def prepare(self, optimizer: Any, scheduler: Any) -> None:
@@ -162,6 +192,11 @@ class Engine:
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad(set_to_none=True)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped so far (only DeepSpeed's fp16 overflow skips any)."""
+        return 0
 
     @property
     def lr(self) -> float:
@@ -261,16 +296,21 @@ def _tensors(value: Any) -> Iterator[Any]:
             yield from _tensors(item)
 
 
-def blank_vision_loss(model: Any, device: Any) -> Any:
-    """``0 ×`` the vision tower's output on a blank image of one merged 2×2-patch cell.
+def _zero_of(tensors: Any) -> Any:
+    """``0 ×`` the sum of the floating tensors in ``tensors`` that carry a gradient (float32)."""
 
-    Zero-valued, but its backward reaches every vision parameter (with zero gradients).
-    """
+    total: Any = None
+    for tensor in _tensors(tensors):
+        if tensor.is_floating_point() and tensor.requires_grad:
+            zero = tensor.float().sum() * 0.0
+            total = zero if total is None else total + zero
+    return total
+
+
+def _blank_features(owner: Any, device: Any) -> Any:
+    """``get_image_features`` of a blank image of one merged 2×2-patch cell."""
     import torch
 
-    owner = _visual_owner(model)
-    if owner is None:
-        raise TypeError(f"{type(model).__name__} has no vision tower (not a Qwen-VL model?)")
     vision = owner.visual.config
 
     def size(value: Any) -> int:
@@ -281,48 +321,111 @@ def blank_vision_loss(model: Any, device: Any) -> Any:
     dim = channels * size(vision.temporal_patch_size) * size(vision.patch_size) ** 2
     pixels = torch.zeros(merge * merge, dim, device=device)
     grid = torch.tensor([[1, merge, merge]], device=device)
-    features = owner.get_image_features(pixel_values=pixels, image_grid_thw=grid)
-    total = torch.zeros((), device=device)
-    for tensor in _tensors(features):
-        if tensor.is_floating_point() and tensor.requires_grad:
-            total = total + tensor.float().sum() * 0.0
-    return total
+    return owner.get_image_features(pixel_values=pixels, image_grid_thw=grid)
+
+
+def _split_outputs(features: Any) -> tuple[Any, list[Any]]:
+    """The image embeddings and the per-layer deepstack features the language model consumes.
+
+    transformers 5 returns a model output whose ``pooler_output`` holds the merged image
+    embeddings (and, for Qwen3-VL, ``deepstack_features``, added to the hidden states after
+    the first decoder layers); the pre-merger ``last_hidden_state`` is not used by the
+    forward, so a blank pass must not add it (it would give the vision blocks a gradient path
+    a real image does not have). Older versions return the embeddings themselves.
+    """
+    if hasattr(features, "pooler_output"):
+        return features.pooler_output, list(getattr(features, "deepstack_features", None) or [])
+    return features, []
+
+
+def blank_vision_loss(model: Any, device: Any) -> Any:
+    """``0 ×`` the sum of the vision tower's output on a blank image of one merged 2×2 cell.
+
+    Zero-valued, but its backward reaches every vision parameter (with zero gradients), through
+    the same modules (patch embedding, blocks, merger, deepstack mergers) as a real image's
+    features do.
+    """
+    import torch
+
+    owner = _visual_owner(model)
+    if owner is None:
+        raise TypeError(f"{type(model).__name__} has no vision tower (not a Qwen-VL model?)")
+    embeds, deep = _split_outputs(_blank_features(owner, device))
+    total = _zero_of([embeds, deep])
+    return torch.zeros((), device=device) if total is None else total
 
 
 def touch_vision_tower(model: Any, device: Any) -> list[Any]:
     """Keep the ranks of a sharded engine in lockstep over the vision tower (module docstring).
 
-    A forward pre-hook on ``model`` runs the blank image through the vision tower at the point
-    where a rank with images runs its real ones (before the language model, so the sharded
-    units are gathered in the same order on every rank); a forward hook adds the zero to the
-    logits. Register before sharding, so the hooks run inside the root's gathered window.
-    Returns the two hook handles.
+    Where a rank with images runs its vision tower — right after the input embedding, before
+    the language model — a rank without runs the blank image through it, and adds ``0 ×`` the
+    sum of its image embeddings to its input embeddings (and, for Qwen3-VL, ``0 ×`` each
+    deepstack feature to the output of the decoder layer it is added after). Both the forward
+    (ZeRO-3 / FSDP all-gathers of the vision blocks, between the embedding and the first
+    decoder layer) and the backward (each vision gradient becomes ready where a real image's
+    does, so ZeRO-1/2 fill and reduce their gradient buckets in the same order on every rank)
+    then run the same collectives in the same order on every rank. The all-reduce deciding
+    whether any rank has images runs at that same point on every rank.
+
+    Hooks: a forward pre-hook on ``model`` only notes whether this forward has images (it runs
+    no collective, so where it sits among the engine's own hooks does not matter); a forward
+    hook on the input embedding does the rest (and forward hooks on the deepstack layers add
+    their zeros). Register after the engine has wrapped the model (``deepspeed.initialize``,
+    ``fully_shard``), so these run after the engine's own hooks on the same modules, as the real
+    vision pass does. Returns the hook handles.
     """
     import torch
     import torch.distributed as dist
 
-    pending: list[Any] = []
+    owner = _visual_owner(model)
+    if owner is None:
+        raise TypeError(f"{type(model).__name__} has no vision tower (not a Qwen-VL model?)")
+    forward: dict[str, bool] = {"armed": False, "mine": False}
+    deepstack: list[Any] = []  # per decoder layer: the zero to add after it (Qwen3-VL)
 
-    def before(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
-        pending.clear()
-        if not torch.is_grad_enabled():
-            return
-        mine = kwargs.get("pixel_values") is not None
+    def note(module: Any, args: Any, kwargs: dict[str, Any]) -> None:
+        forward["armed"] = torch.is_grad_enabled()
+        forward["mine"] = any(
+            kwargs.get(key) is not None for key in ("pixel_values", "pixel_values_videos")
+        )
+        deepstack.clear()
+
+    def embedded(module: Any, args: Any, output: Any) -> Any:
+        if not forward["armed"]:
+            return None
+        forward["armed"] = False  # once per forward (the embedding may be called again)
+        mine = forward["mine"]
         anyone = torch.tensor([float(mine)], device=device)
         dist.all_reduce(anyone, op=dist.ReduceOp.MAX)
-        if not mine and float(anyone[0]):
-            pending.append(blank_vision_loss(module, device))
-
-    def after(module: Any, args: Any, kwargs: dict[str, Any], output: Any) -> Any:
-        if not pending:
+        if mine or not float(anyone[0]):
             return None
-        output.logits = output.logits + pending.pop().to(output.logits.dtype)
-        return output
+        embeds, deep = _split_outputs(_blank_features(owner, device))
+        if len(deep) > len(layers):  # nowhere to add them where the model does: add them here
+            embeds, deep = [embeds, deep], []
+        deepstack[:] = [_zero_of(d) for d in deep]
+        zero = _zero_of(embeds)
+        return output if zero is None else output + zero.to(output.dtype)
 
-    return [
-        model.register_forward_pre_hook(before, with_kwargs=True),
-        model.register_forward_hook(after, with_kwargs=True),
+    def after_layer(index: int) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> Any:
+            if index >= len(deepstack) or deepstack[index] is None:
+                return None
+            zero, deepstack[index] = deepstack[index], None
+            if isinstance(output, tuple):
+                return (output[0] + zero.to(output[0].dtype), *output[1:])
+            return output + zero.to(output.dtype)
+
+        return hook
+
+    depth = len(getattr(owner.visual.config, "deepstack_visual_indexes", None) or [])
+    layers = list(getattr(getattr(owner, "language_model", None), "layers", None) or [])[:depth]
+    handles = [
+        model.register_forward_pre_hook(note, with_kwargs=True),
+        owner.get_input_embeddings().register_forward_hook(embedded),
     ]
+    handles += [layer.register_forward_hook(after_layer(i)) for i, layer in enumerate(layers)]
+    return handles
 
 
 class FSDPEngine(Engine):
@@ -347,10 +450,10 @@ class FSDPEngine(Engine):
             policy = MixedPrecisionPolicy()
         mesh = _fsdp_mesh(mode, device, world)
         reshard = mode != "shard_grad_op"
-        self._hook = touch_vision_tower(model, device)
         for unit in shard_units(model):
             fully_shard(unit, mesh=mesh, reshard_after_forward=reshard, mp_policy=policy)
         fully_shard(model, mesh=mesh, reshard_after_forward=reshard, mp_policy=policy)
+        self._hooks = touch_vision_tower(model, device)  # after the engine's own hooks
 
     def _options(self, **kwargs: Any) -> Any:
         from torch.distributed.checkpoint.state_dict import StateDictOptions
@@ -469,7 +572,7 @@ class DeepSpeedEngine(Engine):
         self.deepspeed = require("deepspeed", "deepspeed")
         self.config = config
         self.backend = backend
-        self._hook: Any = None
+        self._hooks: list[Any] = []
 
     @property
     def zero_stage(self) -> int:
@@ -481,11 +584,13 @@ class DeepSpeedEngine(Engine):
         super().prepare(optimizer, scheduler)
         if not dist.is_initialized():
             self.deepspeed.init_distributed(dist_backend=self.backend)
-        self._hook = touch_vision_tower(self.module, self.device)
         engine, _, _, _ = self.deepspeed.initialize(
             model=self.module, optimizer=optimizer, lr_scheduler=scheduler, config=self.config
         )
         self.model = engine
+        # after DeepSpeed's hooks: registered before, the blank pass ran ahead of them and of
+        # the embedding, and ZeRO-1/2 reduced wrong gradients, ZeRO-3 deadlocked
+        self._hooks = touch_vision_tower(self.module, self.device)
 
     def backward(self, loss: Any) -> None:
         # DeepSpeed divides by its accumulation and averages over ranks: undo both
@@ -498,13 +603,26 @@ class DeepSpeedEngine(Engine):
         return None
 
     def step(self, max_grad_norm: float | None) -> float | None:
+        """Clip, step, schedule at the accumulation boundary; the pre-clip global norm.
+
+        Under fp16 a gradient overflow makes DeepSpeed skip the optimizer *and* the schedule
+        step (it lowers the loss scale instead): :attr:`step_skipped` tells the loop, which
+        then does not count the step either, so the schedule, the step counter and the
+        checkpoints stay in agreement with the updates actually applied.
+        """
         if not self.model.is_gradient_accumulation_boundary():
             raise RuntimeError(
                 "deepspeed: the step's micro-batches do not match gradient_accumulation_steps"
             )
         self.model.step()  # clip, optimizer step, our schedule's step, zero the gradients
+        self.step_skipped = not self.model.was_step_applied()
         norm = self.model.get_global_grad_norm()
-        return None if norm is None else float(norm)
+        return None if norm is None or self.step_skipped else float(norm)
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps DeepSpeed skipped on overflow so far (kept in its checkpoints)."""
+        return int(getattr(self.model, "skipped_steps", 0))
 
     def zero_grad(self) -> None:
         """DeepSpeed zeroes the gradients in its ``step``."""
@@ -528,6 +646,48 @@ class DeepSpeedEngine(Engine):
             state = self.model._zero3_consolidated_16bit_state_dict()
         if self.rank == 0:
             export_model(self.module, loaded, where, state_dict=state, manifest=manifest)
+
+
+def _deepspeed_backend(cfg: TrainConfig, device: Any) -> str:
+    """The process-group backend DeepSpeed initialises (or adopts, under torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return str(dist.get_backend())
+    if cfg.dist.backend != "auto":
+        return cfg.dist.backend
+    return "nccl" if device.type == "cuda" else "gloo"
+
+
+@contextlib.contextmanager
+def partitioned_loading(cfg: TrainConfig, world: int, device: Any) -> Iterator[None]:
+    """Inside, ``from_pretrained`` builds a ZeRO-3 model already partitioned.
+
+    Under ZeRO-3, ``deepspeed.initialize`` partitions a model that every rank has already
+    loaded whole — a 32B model in bf16 is 64 GB per rank before it is split. transformers'
+    DeepSpeed integration instead builds the model inside ``deepspeed.zero.Init`` (each rank
+    allocates only its shard and loads the checkpoint into it) while an ``HfDeepSpeedConfig``
+    of a ZeRO-3 config is alive; it is found through a weak reference, so it is held here and
+    dropped (the global unset) on exit, leaving later loads in the process unpartitioned.
+    ``deepspeed.initialize`` then takes the partitioned parameters as they are. Does nothing
+    for every other engine and stage.
+    """
+    ds = deepspeed_config(cfg, world) if cfg.dist.strategy == "deepspeed" else {}
+    if int(ds.get("zero_optimization", {}).get("stage", 0)) != 3:
+        yield
+        return
+    deepspeed = require("deepspeed", "deepspeed")
+    from transformers.integrations import HfDeepSpeedConfig
+    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+    # zero.Init partitions over DeepSpeed's process group: set it up (adopting torchrun's)
+    deepspeed.init_distributed(dist_backend=_deepspeed_backend(cfg, device))
+    alive = HfDeepSpeedConfig(ds)
+    try:
+        yield
+    finally:
+        del alive
+        unset_hf_deepspeed_config()
 
 
 def check_deepspeed_config(ds: dict[str, Any], cfg: TrainConfig, world: int) -> None:
@@ -594,10 +754,12 @@ def build_engine(cfg: TrainConfig, model: Any, device: Any, rank: int, world: in
             stacklevel=2,
         )
     if strategy == "deepspeed":
-        backend = cfg.dist.backend
-        if backend == "auto":
-            backend = "nccl" if device.type == "cuda" else "gloo"
         return DeepSpeedEngine(
-            model, device, rank, world, config=deepspeed_config(cfg, world), backend=backend
+            model,
+            device,
+            rank,
+            world,
+            config=deepspeed_config(cfg, world),
+            backend=_deepspeed_backend(cfg, device),
         )
     return DDPEngine(model, device, rank, world)

@@ -50,7 +50,7 @@ from rscovlm.train.collate import (
     pad_collate,
 )
 from rscovlm.train.config import TrainConfig
-from rscovlm.train.engines import build_engine, check_engine
+from rscovlm.train.engines import build_engine, check_engine, partitioned_loading
 from rscovlm.train.export import training_manifest
 
 __all__ = [
@@ -358,7 +358,8 @@ def run(
     torch.manual_seed(cfg.train.seed)
 
     # model, optimizer, schedule
-    loaded = build_model(cfg, device)
+    with partitioned_loading(cfg, world, device):  # ZeRO-3: each rank allocates only its shard
+        loaded = build_model(cfg, device)
     model = loaded.model
     if stream is None:
         from rscovlm.train.stream import build_data_stream
@@ -427,6 +428,14 @@ def run(
         lr = engine.lr
         grad_norm = engine.step(cfg.optim.max_grad_norm)  # clip, optimizer and schedule step
         engine.zero_grad()
+        if engine.step_skipped:
+            # fp16 overflow: DeepSpeed applied no update and left the schedule where it was, so
+            # the step is not counted (its batch is spent; the stream moves on)
+            if log is not None:
+                skipped = {"step": step, "skipped": True, "loss": loss_total, "lr": lr}
+                log.write(json.dumps({**skipped, "skipped_steps": engine.skipped_steps}) + "\n")
+                log.flush()
+            continue
         step += 1
         losses.append(loss_total)
 
@@ -439,6 +448,7 @@ def run(
                 "loss": loss_total,
                 "lr": lr,
                 "grad_norm": grad_norm,
+                "skipped_steps": engine.skipped_steps,  # fp16 overflows (DeepSpeed)
                 "tokens_per_s": tokens * world / elapsed if elapsed else None,
                 "padding_fraction": padding / (tokens + padding) if tokens + padding else 0.0,
                 "samples": sum(b.num_samples for b in micro) * world,

@@ -1,4 +1,5 @@
-"""`rscovlm train`: shipped configs validate by name; bad configs exit 2 with one line."""
+"""`rscovlm train`: shipped configs validate by name; bad configs exit 2 with one line; the
+deepspeed launcher's `--local_rank` is accepted."""
 
 from __future__ import annotations
 
@@ -28,3 +29,25 @@ def test_bad_config_is_one_line_and_exit_2(
     err = capsys.readouterr().err.strip()
     assert needle in err
     assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "tiny_cpu", "--local_rank=0", "--validate"],
+        ["train", "tiny_cpu", "train.max_steps=2", "--local-rank", "1", "--validate"],
+        [
+            "--local_rank=1",
+            "train",
+            "tiny_cpu",
+            "--validate",
+        ],  # where the deepspeed launcher puts it
+    ],
+)
+def test_local_rank_of_the_deepspeed_launcher_is_accepted(
+    args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == "tiny_cpu: valid"
