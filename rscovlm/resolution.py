@@ -37,6 +37,7 @@ __all__ = [
     "CoordMap",
     "ModelFamily",
     "PixelBand",
+    "exact_area_resize",
     "get_family",
     "random_resize",
     "smart_resize",
@@ -143,6 +144,40 @@ def smart_resize(
         h_bar = math.ceil(height * beta / factor) * factor
         w_bar = math.ceil(width * beta / factor) * factor
     return max(factor, h_bar), max(factor, w_bar)
+
+
+def exact_area_resize(height: int, width: int, side: int, factor: int = 28) -> tuple[int, int]:
+    """The size a fixed-resolution evaluation ("``S`` × ``S`` pixels") should feed, exactly.
+
+    Each side is the largest multiple of ``factor`` with ``side_k <= side_orig · S / √(h·w)``,
+    decided in integer arithmetic: :func:`smart_resize` with ``min = max = S²`` computes the
+    same bound in floating point and loses one factor on many sizes (600² at S = 224 gives
+    196², which then leaves the checkpoint band and is resized AGAIN by the processor), so
+    the size recorded and the size the model saw differ (EVAL_SUITE.md §1.9). Here a square
+    image always lands on ``S`` (when ``S`` is a multiple of ``factor``) and never above.
+
+    Examples:
+        >>> exact_area_resize(600, 600, 224), smart_resize(600, 600, 28, 224**2, 224**2)
+        ((224, 224), (196, 196))
+        >>> exact_area_resize(800, 400, 448)
+        (616, 308)
+    """
+    height, width = _as_int("height", height), _as_int("width", width)
+    side, factor = _as_int("side", side), _as_int("factor", factor)
+    if height <= 0 or width <= 0 or side <= 0 or factor <= 0:
+        raise InputError(f"bad fixed-resolution resize: {height}×{width} (h×w) at {side}")
+    area = height * width
+
+    def fit(length: int) -> int:
+        # largest k with (k·factor)² · h·w <= (length · side)²
+        k = math.isqrt((length * side) ** 2 // area) // factor
+        while ((k + 1) * factor) ** 2 * area <= (length * side) ** 2:
+            k += 1
+        while k > 0 and (k * factor) ** 2 * area > (length * side) ** 2:
+            k -= 1
+        return max(factor, k * factor)
+
+    return fit(height), fit(width)
 
 
 def visual_tokens(height: int, width: int, factor: int = 28) -> int:

@@ -163,3 +163,92 @@ def eval_merge(
     typer.echo(
         f"wrote {len(result.files)} Task1 files to {out}" + (f" and {zip_path}" if zip_path else "")
     )
+
+
+_BENCHMARK_HELP = "A registered benchmark name (rscovlm eval list shows them all)."
+_ROOT_HELP = "The folder holding the benchmark's released files (see rscovlm eval list)."
+
+
+@eval_app.command(
+    "list",
+    epilog=examples("rscovlm eval list", "rscovlm eval list --task grounding"),
+)
+def eval_list(
+    task: str | None = typer.Option(None, "--task", help="Only benchmarks of this task."),
+) -> None:
+    """Every benchmark of the suite: its task, headline metric and where its files go."""
+    from rscovlm.eval.benchmarks import get_benchmark, list_benchmarks
+
+    for name in list_benchmarks():
+        bench = get_benchmark(name)
+        if task is not None and bench.task != task:
+            continue
+        typer.echo(f"{name}\t{bench.task}\t{bench.metric}\t{bench.files}")
+
+
+@eval_app.command(
+    "samples",
+    epilog=examples(
+        "rscovlm eval samples --benchmark cls_aid --root data/scene_cls_root --out runs/cls_aid",
+        "rscovlm eval samples --benchmark geoground_224 --root data/refGeo --out runs/gg224",
+    ),
+)
+def eval_samples(
+    benchmark: str = typer.Option(..., "--benchmark", help=_BENCHMARK_HELP),
+    root: Path = typer.Option(..., "--root", help=_ROOT_HELP),
+    out: str = out_option("Folder of samples.jsonl (created)."),
+) -> None:
+    """Write a benchmark's prompts and references: DIR/samples.jsonl (id, messages, reference,
+    meta with the benchmark's own record id)."""
+    from rscovlm.eval.benchmarks import get_benchmark
+    from rscovlm.eval.benchmarks.run import read_benchmark, write_samples
+
+    bench = get_benchmark(benchmark)
+    samples, read = read_benchmark(bench, root)
+    path = write_samples(samples, Path(out))
+    typer.echo(
+        f"{bench.name}: {len(samples) + read.n_bad} records, {len(samples)} samples, "
+        f"{read.n_bad} bad records"
+    )
+    for example in read.bad_examples:
+        typer.echo(f"  bad: {example}")
+    typer.echo(f"wrote {path}")
+
+
+@eval_app.command(
+    "score",
+    epilog=examples(
+        "rscovlm eval score --benchmark cls_aid --root data/scene_cls_root "
+        "--pred runs/cls_aid/predictions.jsonl --out runs/cls_aid",
+        "rscovlm eval score --benchmark geochat_referring --root data/geochat "
+        "--pred preds.jsonl --out scores/",
+    ),
+)
+def eval_score(
+    benchmark: str = typer.Option(..., "--benchmark", help=_BENCHMARK_HELP),
+    root: Path = typer.Option(..., "--root", help=_ROOT_HELP),
+    pred: Path = typer.Option(
+        ..., "--pred", help="Predictions JSONL: {id, output[, orig_size, resized_size]} lines."
+    ),
+    out: str = out_option("Folder of scores.json and sample_scores.jsonl (created)."),
+) -> None:
+    """Score predictions strictly and officially (CPU only); print every number in full."""
+    from rscovlm.eval.benchmarks import get_benchmark
+    from rscovlm.eval.benchmarks.run import (
+        read_benchmark,
+        read_predictions,
+        render_report,
+        score_benchmark,
+        write_scores,
+    )
+
+    bench = get_benchmark(benchmark)
+    samples, read = read_benchmark(bench, root)
+    preds, pred_report = read_predictions(pred, samples)
+    scores, report = score_benchmark(bench, samples, preds)
+    path = write_scores(Path(out), bench, samples, scores, report, read, pred_report)
+    for line in render_report(bench.name, report, pred_report):
+        typer.echo(line)
+    if read.n_bad:
+        typer.echo(f"  {read.n_bad} bad benchmark records skipped, e.g. {read.bad_examples[0]}")
+    typer.echo(f"wrote {path}")

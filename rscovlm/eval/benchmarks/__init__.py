@@ -13,6 +13,7 @@ from rscovlm.eval.benchmarks.base import (
     register,
     sample_id,
 )
+from rscovlm.eval.benchmarks import classification, grounding  # noqa: F401  (registers)
 
 __all__ = [
     "BENCHMARKS",

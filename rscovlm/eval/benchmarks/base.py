@@ -38,13 +38,21 @@ from rscovlm.data.conversation import Conversation, ImagePart, Message, TextPart
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.score import SampleScore
 from rscovlm.eval.read_report import ReadReport
-from rscovlm.resolution import DEFAULT_FAMILY, PixelBand, get_family, smart_resize
+from rscovlm.resolution import (
+    DEFAULT_FAMILY,
+    PixelBand,
+    exact_area_resize,
+    get_family,
+    smart_resize,
+)
 
 __all__ = [
     "BENCHMARKS",
     "Benchmark",
     "EvalSample",
+    "find_file",
     "get_benchmark",
+    "iter_json_records",
     "list_benchmarks",
     "register",
     "sample_id",
@@ -143,6 +151,7 @@ class EvalSample:
         """
         family = get_family(self.family)
         known = iter(sizes) if sizes is not None else None
+        fixed = self.meta.get("fixed_side")  # fixed-resolution variants: the exact S × S size
 
         def fix(part: ImagePart) -> ImagePart:
             orig = part.orig_size
@@ -153,7 +162,10 @@ class EvalSample:
             if band is None and orig == part.orig_size:
                 return part
             w, h = orig
-            if band is not None:
+            if fixed is not None:
+                rh, rw = exact_area_resize(h, w, int(fixed), family.factor)
+                resized = (rw, rh)
+            elif band is not None:
                 rh, rw = smart_resize(h, w, family.factor, band.min_pixels, band.max_pixels)
                 resized = (rw, rh)
             else:
@@ -171,6 +183,19 @@ class EvalSample:
                 content.append(part)
             messages.append(Message(msg.role, tuple(content)))
         return Conversation(messages, family, {"sample_id": self.id, **self.meta})
+
+    def with_sizes(
+        self, orig_size: Sequence[int] | None, resized_size: Sequence[int] | None
+    ) -> EvalSample:
+        """The sample with the image sizes a run recorded (``meta['orig_size']`` and
+        ``meta['resized_size']``), which the scorers of box tasks map coordinates with; the
+        id is unchanged (sizes never enter it)."""
+        meta = dict(self.meta)
+        if orig_size is not None:
+            meta["orig_size"] = [int(v) for v in orig_size]
+        if resized_size is not None:
+            meta["resized_size"] = [int(v) for v in resized_size]
+        return dataclasses.replace(self, meta=meta)
 
     def to_json(self) -> dict[str, Any]:
         """``{id, benchmark, messages, reference, meta}``: the line ``rscovlm eval samples``
@@ -211,6 +236,13 @@ class Benchmark(ABC):
     def score(self, sample: EvalSample, output: str) -> SampleScore:
         """The strict and the official score of one model output (never raises on it)."""
 
+    def perfect_output(self, sample: EvalSample) -> str:
+        """The answer a perfect model would give (in the model's coordinates where boxes are
+        involved): what the end-to-end checks and ``rscovlm eval samples`` users compare
+        against. The default is the reference as text."""
+        ref = sample.reference
+        return ref if isinstance(ref, str) else json.dumps(ref)
+
     @abstractmethod
     def aggregate(self, samples: Sequence[EvalSample], scores: Sequence[SampleScore]) -> dict:
         """The report under the official key names, strict beside official
@@ -248,3 +280,58 @@ def get_benchmark(name: str) -> Benchmark:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(f"unknown benchmark {name!r}{hint} (rscovlm eval list shows them all)")
     return factory()
+
+
+def find_file(root: Path, candidates: Sequence[str], benchmark: str) -> Path:
+    """The first of ``candidates`` (paths under ``root``) that exists.
+
+    Raises:
+        InputError: None exists (one line naming what was expected).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{benchmark}: --root {root} is not a folder")
+    for rel in candidates:
+        path = root / rel
+        if path.exists():
+            return path
+    raise InputError(f"{benchmark}: expected {' or '.join(candidates)} under {root}")
+
+
+def iter_json_records(path: Path, report: ReadReport) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, record)`` of a json list or a JSONL file, in file order; a line or item that
+    is not a JSON object is counted in ``report`` (with its line) and skipped.
+
+    The index is the record's position (the line number from 0 for JSONL): the benchmark's own
+    record id where the file gives none.
+    """
+    text = path.read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if path.suffix == ".json" or stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from err
+        if isinstance(data, dict):  # {"images"/"data"/…: [...]} or {id: record}
+            lists = [v for v in data.values() if isinstance(v, list)]
+            data = lists[0] if len(lists) == 1 else list(data.values())
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON list of records")
+        for i, item in enumerate(data):
+            if isinstance(item, dict):
+                yield i, item
+            else:
+                report.bad(f"{path.name}[{i}]", "not a JSON object")
+        return
+    for i, line in enumerate(text.splitlines()):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as err:
+            report.bad(f"{path.name}:{i + 1}", f"not JSON ({err.msg})")
+            continue
+        if isinstance(item, dict):
+            yield i, item
+        else:
+            report.bad(f"{path.name}:{i + 1}", "not a JSON object")
