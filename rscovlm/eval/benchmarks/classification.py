@@ -201,7 +201,8 @@ class SceneFolder(_Scene):
                 report.bad(item.id, item.reason)
                 continue
             rel = base.relative_to(root).as_posix()
-            source = f"{rel}/{item.images[0]['path']}" if rel != "." else item.images[0]["path"]
+            path = item.images[0].path
+            source = f"{rel}/{path}" if rel != "." else path
             yield self._build(item.id, source, class_string, str(item.label), dict(meta_split))
 
 
