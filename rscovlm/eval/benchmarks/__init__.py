@@ -4,6 +4,7 @@ RELEASED files, with their scorers and aggregates (see :mod:`rscovlm.eval.benchm
 Importing this package registers every family module.
 """
 
+from rscovlm.eval.benchmarks import classification, grounding  # noqa: F401  (registers)
 from rscovlm.eval.benchmarks.base import (
     BENCHMARKS,
     Benchmark,
@@ -13,7 +14,6 @@ from rscovlm.eval.benchmarks.base import (
     register,
     sample_id,
 )
-from rscovlm.eval.benchmarks import classification, grounding  # noqa: F401  (registers)
 
 __all__ = [
     "BENCHMARKS",

@@ -156,8 +156,10 @@ class LocalSceneJson(_Scene):
         )
         for i, entry in iter_json_records(path, report):
             where = f"{path.name}[{i}]"
-            image, classes, gt = entry.get("image_id"), entry.get("classes"), entry.get(
-                "ground_truth"
+            image, classes, gt = (
+                entry.get("image_id"),
+                entry.get("classes"),
+                entry.get("ground_truth"),
             )
             if not isinstance(image, str) or not image:
                 report.bad(where, "no image_id")
@@ -278,7 +280,9 @@ class VhmSceneCls(_Scene):
                 elif (
                     not isinstance(conv, list)
                     or len(conv) < 2
-                    or not all(isinstance(t, dict) and isinstance(t.get("value"), str) for t in conv[:2])
+                    or not all(
+                        isinstance(t, dict) and isinstance(t.get("value"), str) for t in conv[:2]
+                    )
                 ):
                     report.bad(where, "no question/answer conversation")
                 elif not conv[1]["value"].strip():

@@ -117,7 +117,11 @@ def _size(entry: dict[str, Any]) -> tuple[int, int] | None:
         if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
             return (w, h)
     size = entry.get("image_size")
-    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+    if (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and v > 0 for v in size)
+    ):
         return (size[0], size[1])
     return None
 
@@ -264,9 +268,7 @@ class GeoGround(_Rec):
         )
 
     def samples(self, root: Path, report: ReadReport) -> Iterator[EvalSample]:
-        paths = [
-            find_file(root, [f"metainfo/{sub}.jsonl"], self.name) for sub in self.subsets
-        ]
+        paths = [find_file(root, [f"metainfo/{sub}.jsonl"], self.name) for sub in self.subsets]
         for sub, path in zip(self.subsets, paths, strict=True):
             folder = GEOGROUND_SUBSETS[sub]
             for i, entry in iter_json_records(path, report):

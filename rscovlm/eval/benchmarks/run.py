@@ -28,10 +28,10 @@ from rscovlm.eval.read_report import ReadReport
 from rscovlm.files import atomic_write_json, atomic_write_text
 
 __all__ = [
-    "PredictionReport",
     "SAMPLES_FILE",
-    "SCORES_FILE",
     "SAMPLE_SCORES_FILE",
+    "SCORES_FILE",
+    "PredictionReport",
     "read_benchmark",
     "read_predictions",
     "render_report",

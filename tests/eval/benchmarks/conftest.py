@@ -24,16 +24,17 @@ def write_jsonl(path: Path, rows: list[Any]) -> Path:
 
 @pytest.fixture
 def run_cli(capsys: pytest.CaptureFixture[str]) -> Run:
-    """``rscovlm.cli.main(args)``: stdout on success; ``(code, stderr)`` checked by callers."""
+    """``rscovlm.cli.main(args)`` expecting exit ``code``: stdout on success, else stderr."""
 
     def run(*args: str, code: int = 0) -> str:
+        exit_code = 0
         try:
             main(list(args))
         except SystemExit as exc:
-            assert (exc.code or 0) == code, capsys.readouterr()
-            return capsys.readouterr().err
-        assert code == 0
-        return capsys.readouterr().out
+            exit_code = int(exc.code or 0)
+        assert exit_code == code, capsys.readouterr()
+        captured = capsys.readouterr()
+        return captured.out if code == 0 else captured.err
 
     return run
 

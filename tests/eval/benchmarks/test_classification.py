@@ -97,8 +97,12 @@ def test_folder_sets_seeded_split(
 
 def test_geochat_aid_raw_layout(tmp_path: Path) -> None:
     rows = [
-        {"question_id": 1, "image_id": "airport_1.png", "ground_truth": "MediumResidentialgt",
-         "text": "Classify the image.\nClasses: Airport, Medium Residential, Beach\nAnswer."},
+        {
+            "question_id": 1,
+            "image_id": "airport_1.png",
+            "ground_truth": "MediumResidentialgt",
+            "text": "Classify the image.\nClasses: Airport, Medium Residential, Beach\nAnswer.",
+        },
         {"question_id": 2, "image_id": "b.png", "ground_truth": "Beach", "text": "no classes"},
     ]
     write_jsonl(tmp_path / "aid.jsonl", rows)
@@ -115,8 +119,13 @@ def test_geochat_aid_raw_layout(tmp_path: Path) -> None:
 def test_vhm_scene_cls(tmp_path: Path) -> None:
     conv = lambda q, a: [{"from": "human", "value": q}, {"from": "gpt", "value": a}]  # noqa: E731
     rows = [
-        {"id": "a1", "image": "AID/a.jpg",
-         "conversations": conv("What is the scene? Answer with one word or short phrase.", "beach")},
+        {
+            "id": "a1",
+            "image": "AID/a.jpg",
+            "conversations": conv(
+                "What is the scene? Answer with one word or short phrase.", "beach"
+            ),
+        },
         {"id": "a2", "image": "AID/b.jpg", "conversations": conv("Scene?", "forest")},
         {"id": "a3", "conversations": conv("Scene?", "forest")},
     ]

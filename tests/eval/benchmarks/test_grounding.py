@@ -41,8 +41,11 @@ def rec_root(tmp_path: Path, dior_rsvg_val: list[int]) -> Path:
         }
         for k, idx in enumerate(dior_rsvg_val)
     ]
-    rows += [{"image": "x.jpg", "solution": [1, 2, 3, 4]}, {"image": "y.jpg",
-             "normal_caption": "car", "solution": [5, 5, 1, 1]}, "junk"]
+    rows += [
+        {"image": "x.jpg", "solution": [1, 2, 3, 4]},
+        {"image": "y.jpg", "normal_caption": "car", "solution": [5, 5, 1, 1]},
+        "junk",
+    ]
     path = tmp_path / "rec_jsons_processed/dior_rsvg_val.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rows))
@@ -55,7 +58,10 @@ def test_rec_reads_prompt_and_counts(rec_root: Path, dior_rsvg_val: list[int]) -
     assert len(samples) == len(dior_rsvg_val) and report.n_bad == 3
     assert len(samples) + report.n_bad == len(dior_rsvg_val) + 3
     first = samples[0]
-    assert _texts(first) == [("system", SYSTEM), ("user", f"find the vehicle number {dior_rsvg_val[0]}")]
+    assert _texts(first) == [
+        ("system", SYSTEM),
+        ("user", f"find the vehicle number {dior_rsvg_val[0]}"),
+    ]
     content = first.to_json()["messages"][1]["content"]
     assert content[0]["type"] == "image"  # image first, then text
     assert content[0]["image"] == f"detection/DIOR/JPEGImages/{dior_rsvg_val[0]:05d}.jpg"
@@ -81,8 +87,13 @@ def test_rec_scores_with_recorded_sizes(rec_root: Path) -> None:
 def _refgeo(root: Path, size: int = 600) -> Path:
     for k, sub in enumerate(GEOGROUND_SUBSETS):
         rows: list[dict] = [
-            {"image_id": f"{sub}_{i}.jpg", "question": f"{sub} thing {i}",
-             "bbox": [10, 10, 300 + i, 200], "width": size, "height": size}
+            {
+                "image_id": f"{sub}_{i}.jpg",
+                "question": f"{sub} thing {i}",
+                "bbox": [10, 10, 300 + i, 200],
+                "width": size,
+                "height": size,
+            }
             for i in range(3 + k)
         ]
         rows.append({"image_id": "bad.jpg", "question": "", "bbox": [1, 1, 2, 2]})
@@ -97,7 +108,9 @@ def test_geoground_every_subset_and_overall(tmp_path: Path) -> None:
     n = sum(3 + k for k in range(len(GEOGROUND_SUBSETS)))
     assert len(samples) == n and report.n_bad == len(GEOGROUND_SUBSETS)
     assert _texts(samples[0]) == [("system", SYSTEM), ("user", "find the avvg_test thing 0")]
-    assert samples[0].to_json()["messages"][1]["content"][0]["image"] == "images/avvg/avvg_test_0.jpg"
+    assert (
+        samples[0].to_json()["messages"][1]["content"][0]["image"] == "images/avvg/avvg_test_0.jpg"
+    )
     for sub in GEOGROUND_SUBSETS:  # every single subset works (the original's lstrip breaks 5)
         one, _ = read_benchmark(get_benchmark(f"geoground_{sub}"), root)
         assert {s.meta["dataset_name"] for s in one} == {sub}
@@ -129,8 +142,12 @@ def test_geoground_fixed_resolution_quirk(tmp_path: Path) -> None:
 
 def test_vrsbench_referring_grid_mapped(tmp_path: Path) -> None:
     rows = [
-        {"image_id": "00001.png", "question": "<image>\nThe small car on the left.",
-         "ground_truth": "{<10><20><30><40>}", "question_id": 7},
+        {
+            "image_id": "00001.png",
+            "question": "<image>\nThe small car on the left.",
+            "ground_truth": "{<10><20><30><40>}",
+            "question_id": 7,
+        },
         {"image_id": "00002.png", "question": "a ship", "ground_truth": "{<10><20>}"},
     ]
     (tmp_path / "VRSBench_EVAL_referring.json").write_text(json.dumps(rows))
@@ -138,8 +155,11 @@ def test_vrsbench_referring_grid_mapped(tmp_path: Path) -> None:
     samples, report = read_benchmark(bench, tmp_path)
     assert len(samples) == 1 and report.n_bad == 1
     assert _texts(samples[0]) == [
-        ("user", "find the small car on the left, delivering coordinates in plain text format "
-         "'x1,y1,x2,y2 object'")
+        (
+            "user",
+            "find the small car on the left, delivering coordinates in plain text format "
+            "'x1,y1,x2,y2 object'",
+        )
     ]
     assert samples[0].reference == {"box": [51.2, 102.4, 153.6, 204.8]}
     assert samples[0].meta["record_id"] == 7
@@ -149,16 +169,25 @@ def test_vrsbench_referring_grid_mapped(tmp_path: Path) -> None:
 
 def test_geochat_referring_prompt(tmp_path: Path) -> None:
     rows = [
-        {"image_id": "1.jpg", "question": "ships at the left", "ground_truth": [[1, 1, 9, 9]],
-         "size_group": "small", "type": "ref", "obj_ids": [3]},
+        {
+            "image_id": "1.jpg",
+            "question": "ships at the left",
+            "ground_truth": [[1, 1, 9, 9]],
+            "size_group": "small",
+            "type": "ref",
+            "obj_ids": [3],
+        },
         {"image_id": "2.jpg", "question": "x", "ground_truth": [[1, 2, 3]]},
     ]
     write_jsonl(tmp_path / "referring.jsonl", rows)
     samples, report = read_benchmark(get_benchmark("geochat_referring"), tmp_path)
     assert len(samples) == 1 and report.n_bad == 1
     assert _texts(samples[0]) == [
-        ("user", "Find all ships at the left, delivering each oriented coordinates in plain text "
-         "format 'x1,y1,x2,y2,x3,y3,x4,y4 object'")
+        (
+            "user",
+            "Find all ships at the left, delivering each oriented coordinates in plain text "
+            "format 'x1,y1,x2,y2,x3,y3,x4,y4 object'",
+        )
     ]
     assert samples[0].to_json()["messages"][0]["content"][0]["image"] == "images/1.png"
 
@@ -166,5 +195,5 @@ def test_geochat_referring_prompt(tmp_path: Path) -> None:
 def test_wrong_root_is_one_line(tmp_path: Path) -> None:
     from rscovlm.errors import InputError
 
-    with pytest.raises(InputError, match="expected rec_jsons_processed/rsvg_val.json"):
+    with pytest.raises(InputError, match=r"expected rec_jsons_processed/rsvg_val\.json"):
         read_benchmark(get_benchmark("rsvg_val"), tmp_path)
