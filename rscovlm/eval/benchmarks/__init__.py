@@ -4,7 +4,7 @@ RELEASED files, with their scorers and aggregates (see :mod:`rscovlm.eval.benchm
 Importing this package registers every family module.
 """
 
-from rscovlm.eval.benchmarks import classification, grounding  # noqa: F401  (registers)
+from rscovlm.eval.benchmarks import classification, detection, grounding  # noqa: F401  (registers)
 from rscovlm.eval.benchmarks.base import (
     BENCHMARKS,
     Benchmark,

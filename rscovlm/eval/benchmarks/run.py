@@ -68,7 +68,6 @@ def read_benchmark(benchmark: Benchmark, root: Path) -> tuple[list[EvalSample], 
     """Every sample of ``benchmark`` under ``root`` and the report of its bad records."""
     report = ReadReport(benchmark.name)
     samples = list(benchmark.samples(Path(root), report))
-    report.n_kept = len(samples)
     return samples, report
 
 
