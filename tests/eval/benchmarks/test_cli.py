@@ -191,3 +191,33 @@ def test_bad_name_and_root_exit_2(run_cli: Run, tmp_path: Path) -> None:
         code=2,
     )
     assert "cls_aid_test.json" in err
+
+
+GARBAGE = [
+    "",
+    "0,0,1,1 car",  # the official plain-mode 1000-digit-int bug
+    "9" * 5000 + ",1,2,3 x",
+    '```json\n[{"bbox_2d": [1e400, 0, 1, 1]}]\n```',
+    "<think>hm</think>",
+    "Airport" * 2000,
+    "\ud800 broken surrogate",
+]
+
+
+def test_geoground_and_cls_perfect_then_garbage(run_cli: Run, tmp_path: Path) -> None:
+    from .test_grounding import _refgeo
+
+    root = _refgeo(tmp_path / "refgeo", size=600)
+    for name in ("geoground_224", "geoground"):
+        lines = _samples(run_cli, name, root, tmp_path / name)
+        bench = get_benchmark(name)
+        by_id = {s.id: s for s in bench.samples(root, _report())}
+        perfect = [{"id": x["id"], "output": bench.perfect_output(by_id[x["id"]])} for x in lines]
+        _, scores = _score(run_cli, name, root, perfect, tmp_path / name)
+        assert scores["report"]["strict"]["overall"] == 100.0
+        assert scores["read"]["n_bad_records"] == 7  # one bad line per subset file
+        junk = [{"id": x["id"], "output": GARBAGE[k % len(GARBAGE)]} for k, x in enumerate(lines)]
+        text, scores = _score(run_cli, name, root, junk, tmp_path / f"{name}_junk")
+        assert scores["report"]["strict"]["overall"] == 0.0
+        assert scores["report"]["counts"]["n_in"] == len(lines)
+        assert "7 bad benchmark records skipped" in text
