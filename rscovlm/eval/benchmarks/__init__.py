@@ -4,6 +4,14 @@ RELEASED files, with their scorers and aggregates (see :mod:`rscovlm.eval.benchm
 Importing this package registers every family module.
 """
 
+# the family modules: each registers its benchmarks on import
+from rscovlm.eval.benchmarks import (
+    captions,  # noqa: F401
+    segmentation,  # noqa: F401
+    teochat,  # noqa: F401
+    uhr,  # noqa: F401
+    vqa,  # noqa: F401
+)
 from rscovlm.eval.benchmarks.base import (
     BENCHMARKS,
     Benchmark,
