@@ -69,6 +69,9 @@ class CaptionBenchmark(Benchmark):
 
     task = "caption"
     metric = "CIDEr"
+    #: Run METEOR in :meth:`aggregate` (its JVM start-up, with the paraphrase tables, is the
+    #: slowest part of caption scoring; switch it off for quick looks).
+    meteor: bool = True
 
     def score(self, sample: EvalSample, output: str) -> SampleScore:
         text = output if isinstance(output, str) else ""
@@ -82,7 +85,7 @@ class CaptionBenchmark(Benchmark):
         )
 
     def aggregate(self, samples: Sequence[EvalSample], scores: Sequence[SampleScore]) -> dict:
-        return aggregate_captions({self.name: (samples, scores)})[self.name]
+        return aggregate_captions({self.name: (samples, scores)}, self.meteor)[self.name]
 
     def _sample(self, record_id: Any, image: str, text: str, refs: list[str]) -> EvalSample:
         messages = question_messages(image_part(image), [text])
