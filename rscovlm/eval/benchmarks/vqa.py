@@ -117,6 +117,8 @@ class GeoChatVQA(_RuleBenchmark):
         by_qid = {a.get("question_id"): a for a in answers if isinstance(a, dict)}
         for where, row in iter_rows(questions, report):
             qid, text, image = row.get("question_id"), row.get("text"), row.get("image")
+            if isinstance(qid, str) and qid.isdigit():
+                qid = int(qid)
             if not isinstance(qid, int) or not isinstance(text, str) or not isinstance(image, str):
                 report.bad(where, "line without an int question_id, text or image")
                 continue
