@@ -4,7 +4,17 @@ RELEASED files, with their scorers and aggregates (see :mod:`rscovlm.eval.benchm
 Importing this package registers every family module.
 """
 
-from rscovlm.eval.benchmarks import classification, detection, grounding  # noqa: F401  (registers)
+# the family modules: each registers its benchmarks on import
+from rscovlm.eval.benchmarks import (  # noqa: F401
+    captions,
+    classification,
+    detection,
+    grounding,
+    segmentation,
+    teochat,
+    uhr,
+    vqa,
+)
 from rscovlm.eval.benchmarks.base import (
     BENCHMARKS,
     Benchmark,
