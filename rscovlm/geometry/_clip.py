@@ -97,4 +97,3 @@ def _fit_inside(
     scale = np.clip(np.minimum(over, under).min(axis=(1, 2)), 0.0, 1.0)[:, None, None]
     fitted = np.where(scale < 1.0, g + scale * d, corners)
     return np.clip(fitted, lo, hi)  # float noise of the scaling lands on the border
-

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from rscovlm.cli import main
 from rscovlm.data.export import export_dataset
+from rscovlm.data.loader import load_images
 from rscovlm.data.policy import RenderPolicy
 from rscovlm.data.record import QA, Box, Instance, Record, Referring, Turn
 from rscovlm.data.render import render
@@ -149,7 +151,14 @@ def test_detection_and_grounding_equal_render(records, tmp_path: Path, kind: str
         assert [m["role"] for m in exported] == [m.role for m in conv.messages]
         assert exported[0]["content"] == texts[0] and exported[2]["content"] == texts[2]
         assert exported[1]["content"] == "<image>" + texts[1]
-        assert rows[rec.uid]["images"] == [str((tmp_path / "data" / "det.png").resolve())]
+        # The image is written at the size the boxes assume (140² upscaled into the 280² band),
+        # with the pixels online training feeds.
+        (written,) = rows[rec.uid]["images"]
+        assert Path(written).parent == (tmp_path / "out_images").resolve()
+        with Image.open(written) as img:
+            assert img.size == conv.image_parts()[0].resized_size == (280, 280)
+            expected = load_images(conv, tmp_path / "data")[0]
+            assert np.array_equal(np.asarray(img), np.asarray(expected))
 
 
 def test_hbb_line_follows_the_coco_rule(records, tmp_path: Path) -> None:
@@ -169,7 +178,9 @@ def test_every_task_exports_and_skips_are_counted(records, tmp_path: Path) -> No
     assert counts == {
         "records": 9,
         "samples": 7,
+        "images": 3,  # det.png (six samples share it), big.png's overview and its crop
         "crops": 1,
+        "overlong_rerendered": 0,
         "skipped_detection_invalid": 1,
         "skipped_instruction_video": 1,
     }
@@ -192,22 +203,30 @@ def test_zoom_chain_crop_is_written_beside_the_export(records, tmp_path: Path) -
     assert [m["content"] for m in row["messages"]] == expected
     assert row["messages"][0]["role"] == "system"
     overview, crop = row["images"]
-    assert overview == str((tmp_path / "data" / "big.png").resolve())
     window = conv.image_parts()[1].window
     assert window == (40, 31, 140, 90)  # the region rounded to whole pixels, as PIL crops it
-    assert Path(crop).parent == (tmp_path / "out_crops").resolve() and crop.endswith(
-        "_40_31_140_90.png"
+    size = conv.image_parts()[1].resized_size
+    assert Path(crop).parent == (tmp_path / "out_images").resolve() and crop.endswith(
+        f"_40_31_140_90_{size[0]}x{size[1]}.png"
     )
+    # Both at the size the model sees them, cut and resized as online training does.
+    loaded = load_images(conv, tmp_path / "data")
+    for path, part, expected in zip(row["images"], conv.image_parts(), loaded, strict=True):
+        with Image.open(path) as img:
+            assert img.size == part.resized_size
+            assert np.array_equal(np.asarray(img), np.asarray(expected))
     source = np.asarray(Image.open(tmp_path / "data" / "big.png"))
-    assert np.array_equal(np.asarray(Image.open(crop)), source[31:90, 40:140])
+    native = Image.fromarray(source[31:90, 40:140]).resize(size, Image.Resampling.BICUBIC)
+    assert np.array_equal(np.asarray(Image.open(crop)), np.asarray(native))
+    assert overview != crop
 
 
 def test_exports_are_reproducible(records, tmp_path: Path) -> None:
     built = make_built(tmp_path, records)
     export(built, tmp_path / "a.jsonl")
     export(built, tmp_path / "b.jsonl")
-    a = (tmp_path / "a.jsonl").read_text().replace("a_crops", "X")
-    assert a == (tmp_path / "b.jsonl").read_text().replace("b_crops", "X")
+    a = (tmp_path / "a.jsonl").read_text().replace("a_images", "X")
+    assert a == (tmp_path / "b.jsonl").read_text().replace("b_images", "X")
 
 
 def test_cli_exports_llamafactory_with_box_and_seed(records, tmp_path: Path, capsys) -> None:
@@ -218,7 +237,17 @@ def test_cli_exports_llamafactory_with_box_and_seed(records, tmp_path: Path, cap
     with pytest.raises(SystemExit) as info:
         main([*argv, "--box", "obb", "--seed", "3"])
     assert info.value.code == 0, capsys.readouterr()
-    assert "9 records, 7 samples, 1 crops" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "9 records, 7 samples, 3 images, 1 crops" in printed
+    settings = yaml.safe_load((out / "llamafactory.yaml").read_text())
+    assert (out / "llamafactory.yaml").read_text() in printed  # the settings, printed as written
+    areas = [w * h for w, h in (Image.open(p).size for p in (out / "llamafactory_images").iterdir())]
+    # The 300×200 overview cannot land inside a 280² band (smart_resize's rounding): the
+    # settings hold what was written, not just the band.
+    assert settings["image_max_pixels"] == max(areas) > BAND.max_pixels
+    assert settings["image_min_pixels"] == BAND.min_pixels <= min(areas)
+    assert settings["dataset"] == "llamafactory" and settings["template"] == "qwen2_vl"
+    assert settings["cutoff_len"] > 0
     info_file = json.loads((out / "dataset_info.json").read_text())
     assert info_file["llamafactory"]["file_name"] == "llamafactory.jsonl"
     assert (out / "llamafactory.jsonl").is_file()
