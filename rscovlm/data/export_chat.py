@@ -455,7 +455,7 @@ def settings_text(
     high = max(band.max_pixels, image_pixels[1]) if image_pixels else band.max_pixels
     why_len = (
         f"the longest sample is {longest} tokens (rscovlm's tokenizer)"
-        + (f"; longer than {max_length} were dropped or re-rendered" if max_length else "")
+        + (f";\n#   samples over {max_length} were dropped or re-rendered" if max_length else "")
         if longest is not None
         else "not measured: install rscovlm[train] so the export can count tokens"
     )
@@ -466,7 +466,8 @@ def settings_text(
             "# keep LLaMA-Factory's own resize a no-op (its default image_max_pixels 589824",
             "# shrinks them). The checkpoint's preprocessor_config.json band must contain",
             f"# {low}..{high} pixels (the stock Qwen2.5-VL 3136..12845056 does).",
-            f"# cutoff_len: {why_len} (the default 2048 cuts dense answers).",
+            "# cutoff_len: LLaMA-Factory's default 2048 silently cuts dense detection answers;",
+            f"#   {why_len}.",
             f"dataset: {out.stem}",
             f"dataset_dir: {out.parent}",
             f"template: {_LLAMAFACTORY_TEMPLATES[fam]}",
