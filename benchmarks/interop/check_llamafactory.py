@@ -14,11 +14,8 @@ every sample is compared with what rscovlm expects (``expected/{set}_lf.jsonl``)
 The same is counted under LLaMA-Factory's defaults (no ``image_max_pixels``/``cutoff_len``)
 for contrast. Prints one JSON line per (set, checkpoint, settings).
 
-Stubs (only where torchvision/torchaudio cannot work on this CPU torch 2.13): pip's
-torchvision 0.28 wheel is the CUDA build, whose ops library cannot load here, and its import
-then fails on the two op schemas it looks up (``operator torchvision::nms does not exist``);
-:func:`_stub_torchvision_ops` defines those two schemas (no kernel: NMS is never called) so
-the pure-Python transforms the Qwen2-VL processors need import. Pip's torchaudio wheel is
+Stubs (only where torchvision/torchaudio cannot work on this CPU torch 2.13): torchvision's
+two op schemas (:mod:`_stubs`: pip's torchvision is the CUDA build). Pip's torchaudio wheel is
 built for another torch; `make interop` uninstalls it and, as ``llamafactory.data.mm_plugin``
 imports it at module top for audio (never read here), an empty module stands in for it,
 installed after transformers has found it absent.
@@ -36,20 +33,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _stubs import stub_torchvision_ops  # noqa: E402
 
-def _stub_torchvision_ops() -> None:
-    """The two op schemas torchvision's import registers fakes for (see the docstring)."""
-    lib = torch.library.Library("torchvision", "DEF")
-    lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-    lib.define("qnms(Tensor qdets, Tensor scores, float iou_threshold) -> Tensor")
-    _KEEP.append(lib)
-
-
-_KEEP: list[Any] = []
-_stub_torchvision_ops()
+stub_torchvision_ops()
 import transformers  # noqa: E402,F401  (finds torchaudio absent before the stub exists)
 
 sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
