@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _stubs import stub_torchvision_ops  # noqa: E402
+from _stubs import stub_torchvision_ops
 
 stub_torchvision_ops()
 import transformers  # noqa: E402,F401  (finds torchaudio absent before the stub exists)

@@ -3,8 +3,8 @@
 Writes into ``OUT``:
 
 - ``built/real``: the real DOTA (P0706, P1888) and DIOR samples of ``shared/data/real``;
-  ``built/demo``: the synthetic demo; ``built/zoom``: Zoom-in Chain records built from a synthetic 6144²
-  GeoTIFF's ``zoom_vqa.jsonl`` (an overview and a crop per question);
+  ``built/demo``: the synthetic demo; ``built/zoom``: Zoom-in Chain records built from a
+  synthetic 6144² GeoTIFF's ``zoom_vqa.jsonl`` (an overview and a crop per question);
 - ``export/``: each built set exported for both frameworks through the CLI's own path
   (``export_chat`` with rscovlm's tokenizer as ``measure``): ``{set}_lf.jsonl`` registered in
   ``export/dataset_info.json`` with ``{set}_lf.yaml``, and ``{set}_swift.jsonl`` with
