@@ -6,7 +6,8 @@ name from ``dataset_info.json`` under the settings the export printed (``{set}_l
 every sample is compared with what rscovlm expects (``expected/{set}_lf.jsonl``):
 
 - it loads (none missing, none extra, same order);
-- its ``input_ids`` equal rscovlm's token ids (text, image pads, ``<|im_end|>``: nothing cut);
+- its ``input_ids`` equal rscovlm's token ids (text, image pads, ``<|im_end|>``: nothing cut;
+  ``cut`` counts samples whose answer lost its closing ``<|im_end|>``);
 - the size each image is fed at, ``image_grid_thw`` x 14 from the plugin's own
   ``_get_mm_inputs`` (its pre-resize, then the checkpoint processor), equals the size the boxes
   assume.
@@ -75,7 +76,7 @@ def _check(out: Path, name: str, ckpt: Path, use_settings: bool) -> dict[str, An
     same_ids = same_size = cut = images = 0
     for row, want in zip(rows, expected, strict=False):
         same_ids += row["input_ids"] == want["ids"]
-        cut += len(row["input_ids"]) < len(want["ids"])
+        cut += row["input_ids"][-2:] != want["ids"][-2:]  # the answer lost its <|im_end|>
         paths = row["images"] or []
         grids = template.mm_plugin._get_mm_inputs(paths, [], [], processor)["image_grid_thw"]
         fed = [[int(g[2]) * 14, int(g[1]) * 14] for g in grids]
