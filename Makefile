@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 PINS   := requirements/pins.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-venv wordnet
+.PHONY: demo test lint format clean-venv wordnet interop
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ wordnet: $(WORDNET_STAMP)
 # The whole suite; tests/test_style.py runs `ruff check` and `ruff format --check` inside it.
 test: $(STAMP) $(WORDNET_STAMP)
 	$(PY) -m pytest -n 2 -q
+
+# rscovlm's chat exports through the real LLaMA-Factory 0.9.5 and ms-swift 4.6.0 data pipelines,
+# each in its own venv under $(INTEROP) (torch from $(TORCH_WHEEL)); not run by `make test`.
+INTEROP     ?= .interop
+TORCH_WHEEL ?= /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl
+
+interop: $(STAMP)
+	TORCH_WHEEL=$(TORCH_WHEEL) benchmarks/interop/run.sh $(INTEROP) $(abspath $(PY))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check rscovlm tests benchmarks

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from rscovlm.cli.app import data_app
-from rscovlm.cli.options import BoxKind, Family, examples, out_option
+from rscovlm.cli.options import BoxKind, Family, Overlong, examples, out_option
 
 
 class ExportFormat(str, Enum):
@@ -24,8 +26,9 @@ EXPORT_FILES = {
     ExportFormat.swift: "swift.jsonl",
     ExportFormat.llamafactory: "llamafactory.jsonl",
 }
-"""The file ``data export`` writes into ``--out`` per format (crops go to ``<stem>_crops/``,
-LLaMA-Factory's ``dataset_info.json`` beside it)."""
+"""The file ``data export`` writes into ``--out`` per format when no ``--name`` is given (chat
+formats: images in ``<stem>_images/``, settings in ``<stem>.yaml`` / ``<stem>.sh`` and, for
+LLaMA-Factory, the ``dataset_info.json`` entry beside it)."""
 ZOOM_FILE = "zoom.jsonl"
 """The records ``data zoom-build`` writes into ``--out`` (rejects: ``zoom.rejected.jsonl``)."""
 
@@ -100,6 +103,7 @@ def data_stats(built: str = typer.Argument(..., help="A folder written by `data 
     epilog=examples(
         "rscovlm data export built/demo --format coco --out exported/",
         "rscovlm data export built/demo --format swift --box obb --out exported/",
+        "rscovlm data export built/demo --format llamafactory --name demo_quad --out exported/",
     ),
 )
 def data_export(
@@ -107,28 +111,77 @@ def data_export(
     fmt: ExportFormat = typer.Option(ExportFormat.coco, "--format", help="What to write."),
     out: str = out_option(),
     source: str | None = typer.Option(None, "--source", help="Export only this source."),
+    name: str | None = typer.Option(
+        None, "--name", help="Chat: dataset name and file stem (default: the format's name)."
+    ),
     min_pixels: int = typer.Option(64 * 28 * 28, "--min-pixels", help="Band minimum (chat)."),
     max_pixels: int = typer.Option(1296 * 28 * 28, "--max-pixels", help="Band maximum (chat)."),
     family: Family = typer.Option(Family.qwen2_5_vl, "--family", help="Chat: coordinate family."),
     box: BoxKind = typer.Option(BoxKind.quad, "--box", help="Chat: detection/grounding boxes."),
     seed: int = typer.Option(0, "--seed", help="Render seed (chat; drawn per record uid)."),
+    max_length: int = typer.Option(
+        6144, "--max-length", min=1, help="Chat: longest sample kept, in tokens."
+    ),
+    overlong: Overlong = typer.Option(
+        Overlong.drop, "--overlong", help="Chat: a longer sample is dropped or re-rendered smaller."
+    ),
 ) -> None:
     """Export a built dataset: COCO json of detections, or fixed-resolution conversations.
 
-    Writes coco.json, swift.jsonl or llamafactory.jsonl (with dataset_info.json) into --out;
-    the conversations' crops go to <name>_crops/ beside them.
+    Writes coco.json, swift.jsonl or llamafactory.jsonl into --out. A chat export writes every
+    image at the size its boxes assume into <name>_images/, applies the over-long rule (counted)
+    and writes and prints the settings the framework needs to feed those images unchanged and
+    never cut a sample (<name>.yaml for LLaMA-Factory, registered in dataset_info.json beside
+    the other datasets there; <name>.sh for ms-swift).
     """
     from rscovlm.data.export import export_dataset
+    from rscovlm.data.export_chat import export_chat
+    from rscovlm.errors import InputError
     from rscovlm.resolution import PixelBand
 
-    options = {}
-    if fmt is not ExportFormat.coco:
-        band = PixelBand(min_pixels, max_pixels)
-        options = {"band": band, "family": family.value, "kind": box.value, "seed": seed}
-    path = Path(out) / EXPORT_FILES[fmt]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    counts = export_dataset(built, path, fmt.value, source, **options)
-    typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    folder = Path(out)
+    if fmt is ExportFormat.coco:
+        path = folder / EXPORT_FILES[fmt]
+        folder.mkdir(parents=True, exist_ok=True)
+        counts = export_dataset(built, path, fmt.value, source)
+        typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+        return
+    if name is not None and not name.replace("_", "").replace("-", "").isalnum():
+        raise InputError(f"--name {name!r}: use letters, digits, '_' and '-' only")
+    path = folder / (f"{name}.jsonl" if name else EXPORT_FILES[fmt])
+    folder.mkdir(parents=True, exist_ok=True)
+    result = export_chat(
+        built,
+        path,
+        fmt.value,
+        band=PixelBand(min_pixels, max_pixels),
+        family=family.value,
+        kind=box.value,
+        source=source,
+        seed=seed,
+        measure=_token_counter(family.value),
+        max_length=max_length,
+        overlong=overlong.value,
+    )
+    typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in result.counts.items()))
+    typer.echo(f"settings ({result.settings_path}):")
+    typer.echo(result.settings, nl=False)
+
+
+def _token_counter(family: str) -> Callable[[Any], int] | None:
+    """rscovlm's token count of a rendered sample, or ``None`` (said on stderr) without the
+    ``train`` extra: the export then cannot measure lengths, so it applies no limit."""
+    from rscovlm.errors import MissingExtraError
+
+    try:
+        from rscovlm.model.encoding import count_tokens
+        from rscovlm.model.tokenizer import build_qwen2_tokenizer
+
+        tokenizer = build_qwen2_tokenizer(family=family)
+    except MissingExtraError as exc:
+        typer.echo(f"warning: lengths not measured, no token limit applied ({exc})", err=True)
+        return None
+    return lambda conv: count_tokens(conv, tokenizer, family=family)
 
 
 @data_app.command(

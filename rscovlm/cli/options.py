@@ -83,6 +83,13 @@ class BoxKind(str, Enum):
     obb = "obb"
 
 
+class Overlong(str, Enum):
+    """What to do with a sample longer than the token limit (``data.overlong``)."""
+
+    drop = "drop"
+    rerender = "rerender"
+
+
 class DetectFormat(str, Enum):
     """:data:`rscovlm.pipelines.detect_outputs.DETECT_FORMATS`, and ``all`` of them."""
 

@@ -30,7 +30,8 @@ from rscovlm.formats import (
     open_ended,
     oriented_to_rotated,
 )
-from rscovlm.geometry import quad_to_obb
+from rscovlm.geometry import clip_quads, obb_to_quad, quad_to_obb
+from rscovlm.resolution import CoordMap
 
 __all__ = ["detection", "grounding"]
 
@@ -83,7 +84,7 @@ def detection(ctx: RenderContext) -> tuple[list[Message], str]:
         else:
             quads = cmap.to_model(np.stack([o.box.quad_array() for o in objs]), "quad")
             # OBB: minAreaRect of the truncated quad, every value truncated (WIRE §2.5).
-            coords = quads.reshape(len(objs), 8) if kind == "quad" else _obb_ints(quads)
+            coords = quads.reshape(len(objs), 8) if kind == "quad" else _obb_ints(quads, cmap)
         labels = [normalize_label(o.class_name) for o in objs]
         # Stable sort by (class, y1, x1) of the rescaled horizontal box (WIRE §2.2 step 4).
         order = sorted(
@@ -97,9 +98,22 @@ def detection(ctx: RenderContext) -> tuple[list[Message], str]:
     return boxes_messages(image_part(ctx, 0, cmap), user, kind, style, answer), variant
 
 
-def _obb_ints(quads_model: np.ndarray) -> np.ndarray:
-    """OBBs ``(N, 5)`` fitted to model-space int quads, truncated toward zero (WIRE §2.5)."""
-    return np.trunc(quad_to_obb(quads_model)).astype(np.int64)
+def _obb_ints(quads_model: np.ndarray, cmap: CoordMap) -> np.ndarray:
+    """OBBs ``(N, 5)`` fitted to model-space int quads, truncated toward zero (WIRE §2.5).
+
+    The minimum-area rectangle of a general DOTA quad lying inside the image can still poke out
+    of it (a corner at x=-13 for a slanted ship at the left edge of P0706), so a rectangle that
+    leaves the image is clipped to it and shrunk back inside
+    (:func:`rscovlm.geometry.clip_quads` with ``inside=True``): the model is never taught a box
+    outside the pixels it sees.
+    """
+    obbs = quad_to_obb(quads_model)
+    if len(obbs):
+        extent = cmap.to_model([0, 0, *cmap.orig_size], "hbb")[0, 2:]
+        fitted, frac = clip_quads(obb_to_quad(obbs), (0, 0, *extent), inside=True)
+        moved = (frac > 0) & (frac < 1)
+        obbs[moved] = quad_to_obb(fitted[moved])
+    return np.trunc(obbs).astype(np.int64)
 
 
 # --- grounding ----------------------------------------------------------------------------------
@@ -118,7 +132,7 @@ def grounding(ctx: RenderContext) -> tuple[list[Message], str]:
         coords = cmap.to_model(ref.box.hbb, "hbb", pre_truncate=True)[0]
     else:
         quad = cmap.to_model(ref.box.quad_array(), "quad", pre_truncate=True)
-        coords = quad.reshape(8) if kind == "quad" else _obb_ints(quad)[0]
+        coords = quad.reshape(8) if kind == "quad" else _obb_ints(quad, cmap)[0]
     expression = ref.expression
     variant = style
     if style == "plain":

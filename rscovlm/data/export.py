@@ -7,8 +7,9 @@
   official RSCoVLM DOTA-512 training files), ``area``, ``iscrowd`` 0 and ``difficult``/``partial``
   flags. Images are not copied.
 - ``swift`` / ``llamafactory``: every record rendered by :func:`rscovlm.data.render.render`
-  at one fixed resolution, as "messages + images" JSON lines (Zoom-in Chain crops written
-  beside them), see :mod:`rscovlm.data.export_chat`.
+  at one fixed resolution, as "messages + images" JSON lines, every image written beside them at
+  the size its boxes assume, with the settings each framework needs to feed it unchanged; see
+  :mod:`rscovlm.data.export_chat`.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def export_dataset(
         out: Output file.
         fmt: One of :data:`EXPORT_FORMATS`.
         source: Export only this source.
-        chat_options: ``band``, ``family``, ``kind``, ``seed`` of the conversation formats.
+        chat_options: Keyword arguments of :func:`rscovlm.data.export_chat.export_chat`
+            (``band``, ``family``, ``kind``, ``seed``, ``measure``, ``max_length``, ...).
 
     Raises:
         InputError: Unknown format, not a built dataset, or no record to export.
@@ -97,7 +99,7 @@ def export_dataset(
     if fmt != "coco":
         from rscovlm.data.export_chat import export_chat
 
-        return export_chat(built_dir, out, fmt, source=source, **chat_options)
+        return export_chat(built_dir, out, fmt, source=source, **chat_options).counts
     manifest = read_manifest(built_dir)
     classes: list[str] | None = None
     for src in manifest["recipe"]["sources"]:

@@ -50,6 +50,7 @@ __all__ = [
     "IGNORE_INDEX",
     "PAD_TOKEN_ID",
     "EncodedBatch",
+    "count_tokens",
     "encode",
     "image_part",
     "load_conversation_images",
@@ -203,6 +204,22 @@ def _tokenize_with_labels(
         if span < len(supervised_spans) and end > supervised_spans[span][0] and end > start:
             labels[index] = ids[index]
     return ids, labels, text
+
+
+def count_tokens(conversation: Conversation, tokenizer: Any, *, family: str | None = None) -> int:
+    """Tokens of ``conversation`` as a training sample, exactly as :func:`encode` builds it
+    (expanded image pads, no generation prompt), without reading an image or needing torch:
+    what an export measures to set a framework's length limit and apply the over-long rule.
+
+    Raises:
+        InputError: A video part (the encoder cannot take it).
+    """
+    if family is not None and conversation.family.name != get_family(family).name:
+        conversation = dataclasses.replace(conversation, family=get_family(family))
+    if any(isinstance(p, VideoPart) for m in conversation.messages for p in m.content):
+        raise InputError("video parts are not supported by the encoder")
+    text = "".join(piece for piece, _ in segments(conversation))
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def encode(

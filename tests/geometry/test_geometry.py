@@ -539,3 +539,22 @@ def test_real_quads_self_nms_and_clip(dota_quads: np.ndarray) -> None:
     np.testing.assert_allclose(np.diag(iou_m), 1.0, atol=1e-12)
     _, frac = g.clip_quads(dota_quads, (0, 0, 512, 512))
     assert ((frac >= 0) & (frac <= 1)).all() and (frac == 1).any() and (frac == 0).any()
+
+
+def test_clip_quads_inside_keeps_every_corner_in_the_window() -> None:
+    rng = np.random.default_rng(5)
+    q = g.obb_to_quad(random_obbs(rng, 300, size=600))
+    rect = (100.0, 50.0, 450.0, 500.0)
+    plain, frac = g.clip_quads(q, rect)
+    fitted, frac_in = g.clip_quads(q, rect, inside=True)
+    assert np.array_equal(frac, frac_in)
+    lo, hi = np.array(rect[:2]), np.array(rect[2:])
+    poked = ((plain < lo) | (plain > hi)).any(axis=(1, 2)) & (frac > 0)
+    assert poked.sum() > 10  # the minimum-area rectangle escapes the window this often
+    assert ((fitted[frac > 0] >= lo) & (fitted[frac > 0] <= hi)).all()  # others: zero quads
+    assert np.array_equal(fitted[~poked], plain[~poked])  # rectangles already inside: unchanged
+    for o, p in zip(fitted[poked], plain[poked], strict=True):
+        sides = np.linalg.norm(np.roll(o, -1, 0) - o, axis=1)
+        assert sides[0] == pytest.approx(sides[2]) and sides[1] == pytest.approx(sides[3])
+        assert Polygon(p).buffer(1e-6).contains(Polygon(o))  # a smaller rectangle, same angle
+        assert Polygon(o).area > 0

@@ -12,6 +12,7 @@ from rscovlm.errors import InputError
 from rscovlm.formats import ZOOM_FOLLOW_UP, ZOOM_SYSTEM_PROMPT, encode_zoom_call
 from rscovlm.model.encoding import (
     IGNORE_INDEX,
+    count_tokens,
     encode,
     image_part,
     question_conversation,
@@ -66,6 +67,24 @@ def test_labels_are_assistant_bodies_and_im_end(tiny_lm: Any, tmp_path: Any) -> 
     grid = batch.inputs["image_grid_thw"]
     assert n_pads == int(grid.prod(dim=1).sum()) // 4 == sum(batch.image_tokens)
     assert int(batch.inputs["mm_token_type_ids"].sum()) == n_pads
+
+
+def test_count_tokens_is_the_encoded_length_without_images(tiny_lm: Any, tmp_path: Any) -> None:
+    # What `data export` measures for cutoff_len and the over-long rule: the training sample's
+    # length, counted from the text alone (no image read, no torch).
+    conv, _ = _zoom_conversation(tmp_path)
+    batch = encode(
+        [conv],
+        tiny_lm.tokenizer,
+        tiny_lm.image_processor,
+        labels=True,
+        add_generation_prompt=False,
+        padding_side="right",
+        root=tmp_path,
+    )
+    (tmp_path / "scene.png").unlink()  # the count never opens it
+    assert count_tokens(conv, tiny_lm.tokenizer) == batch.inputs["input_ids"].shape[-1]
+    assert count_tokens(conv, tiny_lm.tokenizer) > sum(batch.image_tokens) > 0
 
 
 def test_left_padding_batch_and_forward(tiny_lm: Any, demo_image: Any) -> None:
