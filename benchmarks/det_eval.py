@@ -24,6 +24,10 @@ Timed, each as a subprocess, interpreter start included (fastest of ``--repeats`
   strict F1), both with ``--out`` so the per-class AP is read back from ``results.json``;
 - second line: the in-process evaluator alone (``DetectionEvaluator`` on arrays in memory).
 
+:func:`reference_map` (the protocol as a per-detection loop, the devkit's structure over
+rscovlm's IoU) stays here as the oracle ``tests/eval/metrics/test_detection.py`` checks the
+vectorised evaluator against.
+
 Run: ``.venv/bin/python benchmarks/det_eval.py [--repeats 3] [--seed 0] [--devkit-venv DIR]``
 """
 
@@ -35,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +104,51 @@ def make_workload(seed: int) -> tuple[DetBoxes, DetBoxes]:
         scores=scores,
     )
     return gt, pred
+
+
+def _voc07(rec: list[float], prec: list[float]) -> float:
+    ap = 0.0
+    for t in np.arange(0.0, 1.1, 0.1):
+        above = [p for r, p in zip(rec, prec, strict=True) if r >= t]
+        ap += (max(above) if above else 0.0) / 11.0
+    return ap
+
+
+def reference_map(gt: DetBoxes, pred: DetBoxes, n_classes: int, iou_thr: float = 0.5) -> float:
+    """mAP (DOTA rule: IoU > t, VOC07, difficult ignored, ties in input order), loop style."""
+    aps = []
+    for c in range(n_classes):
+        by_image: dict[int, list[int]] = defaultdict(list)
+        for i in np.flatnonzero(gt.label == c).tolist():
+            by_image[int(gt.image[i])].append(i)
+        n_pos = int(np.sum((gt.label == c) & ~gt.difficult))
+        dets = np.flatnonzero(pred.label == c)
+        dets = dets[np.argsort(-pred.scores[dets], kind="stable")]
+        taken: set[int] = set()
+        tp, fp = [], []
+        for d in dets.tolist():
+            cands = by_image.get(int(pred.image[d]), [])
+            t = f = 0
+            if cands:
+                ious = geometry.quad_iou_matrix(pred.quads[d : d + 1], gt.quads[cands])[0]
+                j = int(np.argmax(ious))
+                if ious[j] > iou_thr:
+                    if not gt.difficult[cands[j]]:
+                        t, f = (0, 1) if cands[j] in taken else (1, 0)
+                        taken.add(cands[j])
+                else:
+                    f = 1
+            else:
+                f = 1
+            tp.append(t)
+            fp.append(f)
+        if n_pos == 0:
+            continue
+        ctp, cfp = np.cumsum(tp), np.cumsum(fp)
+        rec = (ctp / n_pos).tolist()
+        prec = (ctp / np.maximum(ctp + cfp, np.finfo(np.float64).eps)).tolist()
+        aps.append(_voc07(rec, prec))
+    return float(np.mean(aps))
 
 
 def write_files(gt: DetBoxes, pred: DetBoxes, root: Path) -> tuple[Path, Path, Path]:
