@@ -159,7 +159,10 @@ def run_det_eval(
         for t in iou_thresholds
     ]
     if f1:
-        f1_eval = F1Evaluator(gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult)
+        f1_eval = F1Evaluator(
+            gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult,
+            overlaps=test.overlaps, overlaps_mode=test.iou_mode,
+        )  # fmt: skip
         report.f1 = f1_eval.sweep()
     return report
 

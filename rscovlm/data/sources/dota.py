@@ -142,7 +142,7 @@ def parse_dota_columns(text: str) -> DotaLabelColumns:
         else:
             slow.append((lineno, raw, parsed))
     try:
-        coords = np.array(flat, dtype=np.float64).reshape(-1, 8)
+        coords = np.fromiter(map(float, flat), np.float64, len(flat)).reshape(-1, 8)
     except ValueError:  # a coordinate is not a number: name each culprit
         return _parse_line_by_line(lines, imagesource, gsd, header_bad)
     finite = np.isfinite(coords).all(axis=1)
