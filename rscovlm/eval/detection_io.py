@@ -36,7 +36,6 @@ from typing import Any, Literal
 import numpy as np
 
 from rscovlm import geometry
-from rscovlm.data.sources.coco import read_coco_detection
 from rscovlm.data.sources.dota import read_dota_columns
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.boxes import DetBoxes
@@ -202,6 +201,8 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
             )
         aliases: dict[str, int] = {}
     elif path.is_file():
+        from rscovlm.data.sources.coco import read_coco_detection  # pydantic: only for COCO
+
         coco = read_coco_detection(path)
         classes = coco.class_names if classes is None else classes
         if not classes:

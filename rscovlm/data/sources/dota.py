@@ -20,19 +20,15 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rscovlm.data.record import BadEntry, Box, Instance, Record
-from rscovlm.data.sources._common import (
-    IMAGE_SUFFIXES,
-    bad,
-    detection_record,
-    find_image,
-    iter_sorted_files,
-)
 from rscovlm.errors import InputError
+
+if TYPE_CHECKING:
+    from rscovlm.data.record import BadEntry, Record
 
 __all__ = [
     "DotaLabelColumns",
@@ -281,6 +277,17 @@ def iter_dota_records(
             reported on its own); by default the whole image is reported, since a dropped
             object would teach the model to miss it.
     """
+    # The record model (pydantic) and the image finders load here, not with the module: the
+    # label reader above is what ``rscovlm eval det`` imports, and it needs neither.
+    from rscovlm.data.record import Box, Instance
+    from rscovlm.data.sources._common import (
+        IMAGE_SUFFIXES,
+        bad,
+        detection_record,
+        find_image,
+        iter_sorted_files,
+    )
+
     if version not in DOTA_CLASS_LISTS:
         raise InputError(f"unknown DOTA version {version!r}; use one of {sorted(DOTA_CLASS_LISTS)}")
     root = Path(root)

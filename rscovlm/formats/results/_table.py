@@ -6,14 +6,16 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rscovlm import geometry
 from rscovlm.errors import InputError
-from rscovlm.imaging import RasterInfo
+
+if TYPE_CHECKING:
+    from rscovlm.imaging import RasterInfo
 
 __all__ = ["DetectionTable", "ResultBox", "ResultColumns", "ResultImage", "intern", "json_lines"]
 
