@@ -60,8 +60,9 @@ def _floats(texts: list[str]) -> np.ndarray:
 def read_task1(path: str | Path) -> ResultColumns:
     """One Task1 file in bulk: every good line a box, every bad line a reason.
 
-    The file is split once and its numbers converted in one numpy call; only when that call
-    fails (some field is not a number) are the lines parsed one by one, to name each culprit.
+    The file is split once and all its numbers converted in one pass into one array; only when
+    that fails (some field is not a number) are the lines parsed one by one, to name each
+    culprit. Image ids and the label are interned (:class:`ResultColumns`).
     The class of every box is the one in the file name; a blank line is skipped.
     """
     path = Path(path)
