@@ -24,6 +24,7 @@ FLOORS = {
     "errors": 0,
     "extras": 1,  # optional-extra imports, named after the extra
     "files": 1,  # atomic writes, image suffixes
+    "tables": 1,  # the one plain-text table printer (never cuts a number)
     "configs": 2,  # the one config loader and resolver of shipped files
     "geometry": 2,
     "resolution": 3,
@@ -39,7 +40,7 @@ FLOORS = {
     "__main__": 12,
 }
 MODEL_STACKS = ("torch", "transformers", "vllm", "deepspeed", "accelerate", "peft")
-TORCH_FREE = ("errors", "extras", "files", "configs", "geometry", "resolution", "imaging")
+TORCH_FREE = ("errors", "extras", "files", "tables", "configs", "geometry", "resolution", "imaging")
 TORCH_FREE += ("formats", "data")
 
 

@@ -25,8 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from rscovlm import geometry
 from rscovlm.demo.e2e import DemoSettings, EndToEndResult, run_end_to_end
@@ -40,6 +38,7 @@ from rscovlm.formats.boxes import DetObject, encode_detections
 from rscovlm.formats.classes import DOTA_V1_0
 from rscovlm.formats.results import RawOutput, write_raw_outputs, write_task1
 from rscovlm.resolution import DETECTION_BAND, CoordMap
+from rscovlm.tables import format_table
 
 __all__ = ["DemoResult", "FullDemoResult", "run_demo", "run_full_demo"]
 
@@ -151,7 +150,7 @@ def run_demo(seed: int = 0, console: Console | None = None) -> DemoResult:
     console = console or Console()
     with tempfile.TemporaryDirectory(prefix="rscovlm-demo-") as tmp:
         r = _evaluate(Path(tmp), seed)
-    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     say(
         f"rscovlm demo (seed {seed}): the fair detection protocol on SIMULATED predictions. "
         "No model was run: the ground truth is synthetic DOTA-v1.0-style scenes, and both "
@@ -163,22 +162,26 @@ def run_demo(seed: int = 0, console: Console | None = None) -> DemoResult:
         f"({r.n_difficult} difficult); tau* is picked on a separate {N_IMAGES}-image "
         "validation split."
     )
-    table = Table(
-        title="DOTA protocol: VOC07 AP, IoU > 0.5, difficult ignored", title_justify="left"
+    rows = [
+        ["mAP, ranked by score", f"{r.det_map:.3f}", "n/a"],
+        ["mAP, every score set to 1", f"{r.det_map_unit:.3f}", f"{r.vlm_map_nc:.3f}"],
+        [
+            "mAP_nc at tau* from validation",
+            f"{r.det_map_nc:.3f} (tau*={r.det_tau:.2f})",
+            f"{r.vlm_map_nc:.3f} (no tau)",
+        ],
+        ["mF1 (LMMRotate)", f"{r.det_mf1:.3f}", f"{r.vlm_mf1:.3f}"],
+        ["strict one-to-one F1", f"{r.det_strict_f1:.3f}", f"{r.vlm_strict_f1:.3f}"],
+    ]
+    say(
+        format_table(
+            "DOTA protocol: VOC07 AP, IoU > 0.5, difficult ignored",
+            ["test split", "detector (scores)", "VLM (no scores)"],
+            rows,
+            align=["left", "right", "right"],
+            width=console.width,
+        )
     )
-    table.add_column("test split", justify="left")
-    table.add_column("detector (scores)", justify="right")
-    table.add_column("VLM (no scores)", justify="right")
-    table.add_row("mAP, ranked by score", f"{r.det_map:.3f}", "n/a")
-    table.add_row("mAP, every score set to 1", f"{r.det_map_unit:.3f}", f"{r.vlm_map_nc:.3f}")
-    table.add_row(
-        "mAP_nc at tau* from validation",
-        f"{r.det_map_nc:.3f} (tau*={r.det_tau:.2f})",
-        f"{r.vlm_map_nc:.3f} (no tau)",
-    )
-    table.add_row("mF1 (LMMRotate)", f"{r.det_mf1:.3f}", f"{r.vlm_mf1:.3f}")
-    table.add_row("strict one-to-one F1", f"{r.det_strict_f1:.3f}", f"{r.vlm_strict_f1:.3f}")
-    console.print(table)
     lo, hi = r.vlm_stable_range
     same = "identical" if len(set(r.vlm_group_values)) == 1 else "NOT identical (a bug)"
     say(
@@ -220,37 +223,39 @@ class FullDemoResult:
 def _summary(r: FullDemoResult, console: Console) -> None:
     e, p, s = r.e2e, r.protocol, r.e2e.settings
     c = e.det_counts
-    table = Table(title=f"rscovlm demo summary (seed {e.seed})", title_justify="left")
-    table.add_column("stage")
-    table.add_column("result")
-    table.add_row(
+    rows: list[list[str]] = []
+
+    def add(*cells: str) -> None:
+        rows.append(list(cells))
+
+    add(
         "data",
         f"{s.scenes} synthetic scenes + {e.n_colour_images} colour scenes: read "
         f"{e.built['read']} records = kept {e.built['kept']} + rejected {e.built['rejected']}",
     )
     tenths = e.loss_tenths()
-    table.add_row(
+    add(
         "train",
         f"{len(e.losses)} steps × {s.batch} samples in {e.seconds['train']:.0f} s; training loss "
         f"{tenths[0]:.2f} (first tenth) → {tenths[-1]:.2f} (last tenth)",
     )
     tasks = ", ".join(f"{n} {task}" for task, n in e.heldout_tasks.items())
-    table.add_row(
+    add(
         "held-out loss",
         f"{e.loss_before:.3f} → {e.loss_after:.3f} ({e.loss_after / e.loss_before - 1:+.0%}) "
         f"on {sum(e.heldout_tasks.values())} samples ({tasks})",
     )
-    table.add_row(
+    add(
         "scene accuracy",
         f"{e.accuracy_after:.2f} after (before {e.accuracy_before:.2f}; chance "
         f"{e.chance:.2f}) on {e.n_accuracy} held-out colour scenes",
     )
-    table.add_row(
+    add(
         "detection",
         f"mAP_nc {e.det_map_nc:.3f}, mF1 {e.det_mf1:.3f} on {e.det_images} held-out images "
         f"({e.det_objects} objects)",
     )
-    table.add_row(
+    add(
         "  boxes",
         f"{c['n_outputs']} answers ({c['n_empty_outputs']} 'none'); {c['n_objects']} boxes read "
         f"= {c['n_kept']} kept + {c['n_suppressed']} merged by NMS + {c['n_unknown_label']} "
@@ -259,15 +264,16 @@ def _summary(r: FullDemoResult, console: Console) -> None:
     )
     answer = e.det_first_answer.replace("\n", "\\n")
     answer = repr(answer[:60] + ("…" if len(answer) > 60 else ""))
-    table.add_row("  first answer", Text(answer))  # model text: no markup
-    table.add_row(
+    add("  first answer", answer)  # model text: printed without markup
+    add(
         "protocol (simulated)",
         f"detector mAP {p.det_map:.3f} / mAP_nc {p.det_map_nc:.3f} (tau*={p.det_tau:.2f}); "
         f"VLM mAP_nc {p.vlm_map_nc:.3f}, mF1 {p.vlm_mf1:.3f}",
     )
-    table.add_row("wall time", f"{r.seconds:.0f} s")
-    console.print(table)
-    say = lambda text: console.print(text, markup=False, highlight=False)  # noqa: E731
+    add("wall time", f"{r.seconds:.0f} s")
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    title = f"rscovlm demo summary (seed {e.seed})"
+    say(format_table(title, ["stage", "result"], rows, align=["left", "left"], width=console.width))
     say(
         f"The detection numbers of a tiny model trained for {e.seconds['train']:.0f} s are "
         "about 0, as expected: the point is the pipeline (detection prompt → HFBackend "

@@ -21,11 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from rscovlm.errors import InputError
 from rscovlm.eval.detection_io import (
@@ -46,6 +42,10 @@ from rscovlm.eval.metrics.detection import (
     ThresholdSweep,
 )
 from rscovlm.eval.metrics.mf1 import F1Evaluator, F1Sweep
+from rscovlm.tables import SECTION, Align, format_table
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["DetEvalReport", "render_det_report", "run_det_eval"]
 
@@ -159,7 +159,10 @@ def run_det_eval(
         for t in iou_thresholds
     ]
     if f1:
-        f1_eval = F1Evaluator(gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult)
+        f1_eval = F1Evaluator(
+            gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult,
+            overlaps=test.overlaps, overlaps_mode=test.iou_mode,
+        )  # fmt: skip
         report.f1 = f1_eval.sweep()
     return report
 
@@ -170,9 +173,10 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 def render_det_report(report: DetEvalReport, console: Console) -> None:
     """Print the input counts, the per-class table, the sweep and the F1 block."""
+    say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     for rep in report.inputs.values():
         for line in rep.summary():
-            console.print(line, markup=False, highlight=False)
+            say(line)
     main = report.main
     rule = ">" if main.iou_mode == "dota" else ">="
     kind = "mAP_nc" if report.nc else "mAP"
@@ -180,52 +184,49 @@ def render_det_report(report: DetEvalReport, console: Console) -> None:
         f"{kind} ({main.metric}, IoU {rule} {main.iou_threshold:g}, {main.iou_mode} matching, "
         f"ties={main.ties})"
     )
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in ("class", "GT", "diff", "det", "TP", "FP", "recall", "prec", "AP"):
-        table.add_column(col, justify="left" if col == "class" else "right", no_wrap=True)
-    for name, c in main.per_class.items():
-        table.add_row(
-            name, str(c.n_gt), str(c.n_difficult), str(c.n_det), str(c.tp), str(c.fp),
-            _num(c.recall), _num(c.precision), _num(c.ap),
-        )  # fmt: skip
-    table.add_section()
-    table.add_row(kind, *[""] * 7, _num(main.mean_ap))
-    console.print(table)
+    rows: list[list[str | int] | None] = [
+        [name, c.n_gt, c.n_difficult, c.n_det, c.tp, c.fp,
+         _num(c.recall), _num(c.precision), _num(c.ap)]
+        for name, c in main.per_class.items()
+    ]  # fmt: skip
+    rows += [SECTION, [kind, *[""] * 7, _num(main.mean_ap)]]
+    columns = ["class", "GT", "diff", "det", "TP", "FP", "recall", "prec", "AP"]
+    align: list[Align] = ["left", *["right"] * 8]
+    say(format_table(title, columns, rows, align=align, width=console.width))
     counted = len(main.per_class) - len(main.excluded)
     note = f"{kind} = mean AP over the {counted} classes with a non-difficult ground truth"
     if main.excluded:
         note += f"; excluded (no ground truth): {', '.join(main.excluded)}"
-    console.print(note, markup=False, highlight=False)
+    say(note)
     for r in report.results[1:]:
-        console.print(f"{kind} at IoU {r.iou_threshold:g}: {_num(r.mean_ap)}", markup=False)
+        say(f"{kind} at IoU {r.iou_threshold:g}: {_num(r.mean_ap)}")
     if report.sweep_val is not None and report.sweep_test is not None:
-        sweep = Table(
-            title="sweep: keep score > tau, set to 1",
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
+        best_tau = report.sweep_val.best_tau
+        sweep_rows: list[list[str] | None] = [
+            [f"{t:.2f}", _num(v), _num(m), "<- tau*" if t == best_tau else ""]
+            for t, v, m in zip(
+                report.sweep_val.taus, report.sweep_val.maps, report.sweep_test.maps, strict=True
+            )
+        ]
+        say(
+            format_table(
+                "sweep: keep score > tau, set to 1",
+                ["tau", "val mAP_nc", "test mAP_nc", ""],
+                sweep_rows,
+                align=["right", "right", "right", "left"],
+                width=console.width,
+            )
         )
-        for col in ("tau", "val mAP_nc", "test mAP_nc", ""):
-            sweep.add_column(col, justify="right")
-        best = report.sweep_val.best_tau
-        for t, v, m in zip(
-            report.sweep_val.taus, report.sweep_val.maps, report.sweep_test.maps, strict=True
-        ):
-            sweep.add_row(f"{t:.2f}", _num(v), _num(m), "<- tau*" if t == best else "")
-        console.print(sweep)
-        console.print(
-            f"tau picked on validation: {report.sweep_val.best_tau:.2f} "
+        say(
+            f"tau picked on validation: {best_tau:.2f} "
             f"(val mAP_nc {_num(report.sweep_val.best_map)}); test mAP_nc at it: "
-            f"{_num(main.mean_ap)}",
-            markup=False,
+            f"{_num(main.mean_ap)}"
         )
     if report.f1 is not None:
         best, strict = report.f1.best, report.f1.best_strict
-        console.print(
+        say(
             f"mF1 (LMMRotate, background in the means) {best.mf1:.4f} "
             f"[mP {best.mp:.4f}, mR {best.mr:.4f}, score >= {best.score_threshold:g}]; "
             f"strict one-to-one F1 {_num(strict.strict_f1)} "
-            f"[score >= {strict.score_threshold:g}]",
-            markup=False,
-            highlight=False,
+            f"[score >= {strict.score_threshold:g}]"
         )

@@ -1,7 +1,7 @@
 """Detection evaluation inputs: ground truth folders or json, and prediction files.
 
 Ground truth: a DOTA ``labelTxt`` folder (one ``<image>.txt`` per image, read with
-:func:`rscovlm.data.sources.dota.read_dota_labels`) or a COCO detection json (read with
+:func:`rscovlm.data.sources.dota.read_dota_columns`) or a COCO detection json (read with
 :func:`rscovlm.data.sources.coco.read_coco_detection`). Image ids are file stems (``P0001``);
 for COCO the numeric image id is accepted as an alias.
 
@@ -20,11 +20,15 @@ Predictions, three formats (``fmt``), each read by its reader in :mod:`rscovlm.f
 Nothing is dropped silently: every reader fills a :class:`ReadReport` with unreadable lines,
 unknown classes and (after :func:`align_to_gt`) predictions on images absent from the ground
 truth, and the counts add up (``n_boxes = n_kept + n_unknown_class + n_missing_image``).
+
+Speed: the files are read in bulk (:class:`~rscovlm.formats.results.ResultColumns`: numbers
+converted in one numpy call per file, image ids and labels interned), so matching a class and
+taking an image's :func:`image_key` happen once per distinct name, not once per box.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -32,14 +36,19 @@ from typing import Any, Literal
 import numpy as np
 
 from rscovlm import geometry
-from rscovlm.data.sources.coco import read_coco_detection
-from rscovlm.data.sources.dota import read_dota_labels
+from rscovlm.data.sources.dota import read_dota_columns
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.read_report import ReadReport, image_key
 from rscovlm.formats.decode import decode_detections
 from rscovlm.formats.labels import LabelMatcher
-from rscovlm.formats.results import ResultBox, iter_jsonl, iter_raw_outputs, iter_task1
+from rscovlm.formats.results import (
+    ResultColumns,
+    intern,
+    iter_raw_outputs,
+    read_jsonl,
+    read_task1,
+)
 
 __all__ = [
     "PRED_FORMATS",
@@ -83,7 +92,8 @@ class Predictions:
 
 
 class _Builder:
-    """Collects boxes with image and class lookup, counting what cannot be used."""
+    """Collects boxes column by column, with image and class lookup once per distinct name,
+    counting what cannot be used."""
 
     def __init__(self, classes: Sequence[str], report: ReadReport) -> None:
         self.classes = tuple(classes)
@@ -92,8 +102,7 @@ class _Builder:
         self.report = report
         self.fuzzy = False  # machine-written names match exactly or after normalising only
         self.image_index: dict[str, int] = {}
-        self.rows: list[tuple[int, int, float, bool]] = []
-        self.quads: list[np.ndarray] = []
+        self.parts: list[tuple[np.ndarray, ...]] = []
 
     def class_of(self, text: str) -> int | None:
         found = self.matcher.match(text)
@@ -104,25 +113,58 @@ class _Builder:
     def image(self, name: str) -> int:
         return self.image_index.setdefault(name, len(self.image_index))
 
+    def add_columns(
+        self,
+        names: Sequence[str],
+        image: np.ndarray,
+        labels: Sequence[str],
+        label: np.ndarray,
+        quads: Any,
+        scores: Any = None,
+        difficult: Any = None,
+        *,
+        key: bool = True,
+    ) -> None:
+        """Add boxes given as interned columns (``image`` indexes ``names``, ``label`` indexes
+        ``labels``); an image enters the list with its first box of a known class."""
+        q = geometry.as_quads(quads)
+        n = len(q)
+        self.report.n_boxes += n
+        if not n:
+            return
+        cls = np.array([-1 if (c := self.class_of(t)) is None else c for t in labels], np.int64)
+        box_cls = cls[label]
+        known = box_cls >= 0
+        if not known.all():
+            counts = np.bincount(label[~known], minlength=len(labels))
+            for j in np.flatnonzero(counts).tolist():
+                self.report.unknown_classes[labels[j]] += int(counts[j])
+        used, first = np.unique(image[known], return_index=True)
+        img_map = np.full(len(names), -1, np.int64)
+        for j in used[np.argsort(first)].tolist():  # first-seen order, as rows came
+            img_map[j] = self.image(image_key(names[j]) if key else names[j])
+        s = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(-1)
+        d = np.zeros(n, bool) if difficult is None else np.asarray(difficult, bool).reshape(-1)
+        self.parts.append((img_map[image[known]], box_cls[known], q[known], s[known], d[known]))
+
     def add(
         self, image: str, label: str, quads: Any, score: float = 1.0, difficult: bool = False
     ) -> None:
-        q = geometry.as_quads(quads)
-        self.report.n_boxes += len(q)
-        c = self.class_of(label)
-        if c is None:
-            self.report.unknown_classes[label] += len(q)
-            return
-        i = self.image(image)
-        self.rows.extend([(i, c, float(score), bool(difficult))] * len(q))
-        self.quads.extend(q)
+        """Add the boxes of one image and one class (``image`` used as given)."""
+        n = len(geometry.as_quads(quads))
+        zeros = np.zeros(n, np.int64)
+        self.add_columns(
+            [image], zeros, [label], zeros, quads, np.full(n, float(score)),
+            np.full(n, bool(difficult)), key=False,
+        )  # fmt: skip
 
     def boxes(self) -> DetBoxes:
-        if not self.rows:
+        parts = [p for p in self.parts if len(p[0])]
+        if not parts:
             return DetBoxes.empty()
-        img, lab, score, diff = zip(*self.rows, strict=True)
-        self.report.n_kept = len(self.rows)
-        return DetBoxes.create(img, lab, np.stack(self.quads), score, diff)
+        img, lab, quads, score, diff = (np.concatenate(cols) for cols in zip(*parts, strict=True))
+        self.report.n_kept = len(img)
+        return DetBoxes.create(img, lab, quads.reshape(-1, 4, 2), score, diff)
 
     def names(self) -> tuple[str, ...]:
         return tuple(self.image_index)
@@ -148,25 +190,43 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
             raise InputError("a class list is needed for DOTA labels (e.g. --classes dota1.0)")
         build = _Builder(classes, report)
         for file in files:
-            labels = read_dota_labels(file)
+            labels = read_dota_columns(file)
             build.image(file.stem)  # an image without objects still counts
             for lineno, _raw, reason in labels.bad_lines:
                 report.bad(f"{file.name}:{lineno}", reason)
-            for obj in labels.objects:
-                build.add(file.stem, obj.class_name, obj.quad, difficult=obj.difficult)
+            names, codes = intern(labels.class_names)
+            image = np.zeros(len(codes), np.int64)
+            build.add_columns(
+                [file.stem], image, names, codes, labels.quads, None, labels.difficult, key=False
+            )
         aliases: dict[str, int] = {}
     elif path.is_file():
+        from rscovlm.data.sources.coco import read_coco_detection  # pydantic: only for COCO
+
         coco = read_coco_detection(path)
         classes = coco.class_names if classes is None else classes
         if not classes:
             raise InputError(f"{path} has no categories; pass a class list")
         build = _Builder(classes, report)
         aliases = {}
+        names, labels, quads, difficult = [], [], [], []
         for image_id, image in coco.images.items():
             name = image_key(image.file_name)
             aliases[str(image_id)] = build.image(name)
             for obj in coco.objects.get(image_id, []):
-                build.add(name, obj.class_name, obj.quad, difficult=obj.difficult)
+                names.append(name)
+                labels.append(obj.class_name)
+                quads.append(geometry.as_quads(obj.quad))
+                difficult.append(np.full(len(quads[-1]), obj.difficult))
+        if names:
+            image_names, image_codes = intern(names)
+            label_names, label_codes = intern(labels)
+            counts = [len(q) for q in quads]
+            build.add_columns(
+                image_names, np.repeat(image_codes, counts), label_names,
+                np.repeat(label_codes, counts), np.concatenate(quads), None,
+                np.concatenate(difficult), key=False,
+            )  # fmt: skip
         for entry, reason in coco.bad_entries:
             report.bad(entry, reason)
     else:
@@ -177,19 +237,13 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
     return GroundTruth(images, tuple(build.classes), boxes, report, aliases)
 
 
-def _add_rows(rows: Iterable[tuple[str, ResultBox | str]], build: _Builder) -> bool:
-    """Add the boxes a result-file reader yields, count its bad rows; whether any was scored."""
-    scored = False
-    for where, row in rows:
-        if isinstance(row, str):
-            build.report.bad(where, row)
-            continue
-        if row.scored:
-            scored = True
-        else:
-            build.report.n_unscored += 1
-        build.add(image_key(row.image_id), row.label, row.quad, row.score)
-    return scored
+def _add_columns(cols: ResultColumns, build: _Builder) -> bool:
+    """Add the boxes a bulk result-file reader read, count its bad rows; whether any was scored."""
+    for position, reason in cols.bad:
+        build.report.bad(cols.where(position), reason)
+    build.report.n_unscored += int((~cols.scored).sum())
+    build.add_columns(cols.names, cols.image, cols.labels, cols.label, cols.quads, cols.scores)
+    return bool(cols.scored.any())
 
 
 def _vlm_lines(path: Path, build: _Builder, default_family: str | None) -> None:
@@ -236,9 +290,9 @@ def read_predictions(
     has_scores = False
     for file in files:
         if fmt == "task1":
-            has_scores |= _add_rows(iter_task1(file), build)
+            has_scores |= _add_columns(read_task1(file), build)
         elif fmt == "jsonl":
-            has_scores |= _add_rows(iter_jsonl(file), build)
+            has_scores |= _add_columns(read_jsonl(file), build)
         else:
             _vlm_lines(file, build, default_family)
     return Predictions(build.names(), build.boxes(), has_scores, report)

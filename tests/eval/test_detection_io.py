@@ -194,3 +194,65 @@ def test_prediction_input_errors(tmp_path: Path) -> None:
         read_predictions(tmp_path, "task1", DOTA_V1_0)
     with pytest.raises(InputError, match="unknown prediction format"):
         read_predictions(tmp_path, "csv", DOTA_V1_0)  # type: ignore[arg-type]
+
+
+def test_bulk_task1_folder_counts_every_problem(dota_gt: GroundTruth, tmp_path: Path) -> None:
+    """Thousands of good lines (the bulk path) with one malformed line, one non-number, one
+    NaN, an unknown image and an unknown class: each is reported with its count."""
+    from rscovlm.formats.results import iter_task1, parse_task1_line, read_task1
+
+    rng = np.random.default_rng(0)
+    good = [f"P0706 {s!r} 0 0 10 0 10 10 0 10" for s in rng.random(3000).tolist()]
+    lines = [*good[:1000], "P0706 0.8 0 0 10 0", *good[1000:2000], "P0706 x 0 0 10 0 10 10 0 10",
+             "P0706 0.5 0 0 nan 0 10 10 0 10", *good[2000:],
+             *["P9999 0.7 0 0 10 0 10 10 0 10"] * 3]  # fmt: skip
+    (tmp_path / "Task1_plane.txt").write_text("\n".join(lines) + "\n")
+    (tmp_path / "Task1_airport.txt").write_text("P0706 0.5 0 0 10 0 10 10 0 10\n" * 4)
+    cols = read_task1(tmp_path / "Task1_plane.txt")
+    assert len(cols) == 3003 and cols.names == ("P0706", "P9999")
+    assert [(p, r) for p, r in cols.bad] == [
+        (1001, "expected 10 fields, got 6"),
+        (2002, "score or coordinate is not a number"),
+        (2003, "non-finite number"),
+    ]
+    rows = list(iter_task1(tmp_path / "Task1_plane.txt"))  # the per-line view, in line order
+    assert [w for w, _ in rows][1000:1003] == [f"Task1_plane.txt:{k}" for k in (1001, 1002, 1003)]
+    for (_, row), line in zip(rows, lines, strict=True):
+        parsed = parse_task1_line(line)
+        if isinstance(parsed, str):
+            assert row == parsed
+        else:
+            assert not isinstance(row, str)
+            assert (row.image_id, row.score, row.quad.reshape(-1).tolist()) == parsed
+    pred = read_predictions(tmp_path, "task1", DOTA_V1_0)
+    boxes = align_to_gt(pred, dota_gt)
+    rep = pred.report
+    assert rep.n_bad == 3 and rep.unknown_classes == {"airport": 4}
+    assert rep.missing_images == {"P9999": 3}
+    assert len(boxes) == rep.n_kept == 3000
+    assert rep.n_boxes == 3000 + 4 + 3
+    text = "\n".join(rep.summary())
+    assert "3 unreadable" in text and "4 boxes of unknown class" in text
+    assert "3 boxes on 1 images missing" in text
+
+
+def test_bulk_jsonl_and_dota_columns_agree_with_their_rows(tmp_path: Path) -> None:
+    from rscovlm.data.sources.dota import parse_dota_columns, parse_dota_labels
+    from rscovlm.formats.results import read_jsonl
+
+    lines = [json.dumps({"image_id": "P1", "class": "plane", "obb": [50, 50, 20, 10, 30],
+                         "score": 0.5})] * 50  # fmt: skip
+    lines += ['{"image_id": "P1", "class": "plane", "quad": [[0, 0], [4, 0], [4, 4], [0, 4]]}']
+    lines += ['{"image_id": "P1", "class": "plane", "hbb": [0, 0, 1]}', "oops"]
+    (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
+    cols = read_jsonl(tmp_path / "p.jsonl")
+    assert len(cols) == 51 and cols.scored.tolist() == [True] * 50 + [False]
+    assert cols.bad == ((52, "hbb needs 4 finite numbers"), (53, "not JSON (Expecting value)"))
+    assert np.allclose(cols.quads[-1], [[0, 0], [4, 0], [4, 4], [0, 4]])
+    text = "".join(f"{i} 0 {i + 5} 0 {i + 5} 5 {i} 5 plane {i % 2}\n" for i in range(200))
+    text += "gsd:0.5\n1 2 3 4 5 6 7 8 small car 1\n1 2 3 4 5 6 7 x ship 0\n"
+    dcols, objects = parse_dota_columns(text), parse_dota_labels(text)
+    assert len(dcols) == len(objects.objects) == 201 and dcols.gsd == 0.5
+    assert dcols.class_names[-1] == "small car" and dcols.difficult[:3].tolist() == [0, 1, 0]
+    assert [r for _, _, r in dcols.bad_lines] == ["coordinates are not numbers"]
+    assert dcols.bad_lines[0][0] == 203

@@ -8,58 +8,93 @@ every entry it cannot read, in a stable order. A recipe names adapters by the ke
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rscovlm.data.record import BadEntry, Record
-from rscovlm.data.sources.captions import iter_karpathy_records, iter_nwpu_caption_records
-from rscovlm.data.sources.coco import iter_coco_records
-from rscovlm.data.sources.dior_r import iter_dior_records
-from rscovlm.data.sources.dota import iter_dota_records
-from rscovlm.data.sources.fair1m import iter_fair1m_records
-from rscovlm.data.sources.hrsc import iter_hrsc_records
-from rscovlm.data.sources.llava_instruct import iter_llava_records
-from rscovlm.data.sources.lrs_vqa import iter_lrs_vqa_records
-from rscovlm.data.sources.mme_realworld import iter_mme_realworld_records
-from rscovlm.data.sources.refgeo import iter_refgeo_records
-from rscovlm.data.sources.rsvg import iter_rsvg_records
-from rscovlm.data.sources.rsvqa import iter_rsvqa_records
-from rscovlm.data.sources.scene_folder import iter_scene_folder_records
-from rscovlm.data.sources.synthetic import iter_synthetic_records
 from rscovlm.errors import InputError
+
+if TYPE_CHECKING:
+    from rscovlm.data.record import BadEntry, Record
 
 __all__ = ["ADAPTERS", "AdapterSpec", "get_adapter", "run_adapter"]
 
-Adapter = Callable[..., Iterator[Record | BadEntry]]
+Adapter = Callable[..., Iterator["Record | BadEntry"]]
 
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """A registered adapter: the function, what it reads, and its default class list."""
+    """A registered adapter: where its function lives, what it reads, its default class list.
 
-    fn: Adapter
+    The function is imported on first use (``fn``), so importing one source module (say
+    :mod:`rscovlm.data.sources.dota` for ``rscovlm eval det``) does not import them all.
+    """
+
+    where: str
     reads: str
     class_list: str | None = None
 
+    @property
+    def fn(self) -> Adapter:
+        """The adapter function (``module:function`` of :attr:`where`)."""
+        module, _, name = self.where.partition(":")
+        fn: Adapter = getattr(importlib.import_module(module), name)
+        return fn
+
 
 ADAPTERS: dict[str, AdapterSpec] = {
-    "dota": AdapterSpec(iter_dota_records, "DOTA v1.0/1.5/2.0 images + labelTxt", "dota1.0"),
-    "dior": AdapterSpec(iter_dior_records, "DIOR / DIOR-R VOC XML (hbb or obb)", "dior"),
-    "hrsc": AdapterSpec(iter_hrsc_records, "HRSC2016 XML, oriented ships", "hrsc"),
-    "fair1m": AdapterSpec(iter_fair1m_records, "FAIR1M images + labelXml", "fair1m1.0"),
-    "coco": AdapterSpec(iter_coco_records, "COCO detection json"),
-    "lrs_vqa": AdapterSpec(iter_lrs_vqa_records, "LRS-VQA benchmark / training json(l)"),
-    "mme_realworld": AdapterSpec(iter_mme_realworld_records, "MME-RealWorld RS json"),
-    "rsvqa": AdapterSpec(iter_rsvqa_records, "RSVQA-LR / RSVQA-HR split json files"),
-    "rsvg": AdapterSpec(iter_rsvg_records, "DIOR-RSVG / RSVG XML with descriptions"),
-    "refgeo": AdapterSpec(iter_refgeo_records, "VLM-R1 / refGeo REC json(l)"),
-    "karpathy_captions": AdapterSpec(iter_karpathy_records, "RSICD / UCM / Sydney captions"),
-    "nwpu_captions": AdapterSpec(iter_nwpu_caption_records, "NWPU-Captions json"),
-    "scene_folder": AdapterSpec(iter_scene_folder_records, "class-per-folder scene sets"),
-    "llava": AdapterSpec(iter_llava_records, "LLaVA / ShareGPT json (GeoChat, VHM, TEOChatlas)"),
-    "synthetic": AdapterSpec(iter_synthetic_records, "procedural scenes (generated)", "dota1.0"),
+    "dota": AdapterSpec(
+        "rscovlm.data.sources.dota:iter_dota_records",
+        "DOTA v1.0/1.5/2.0 images + labelTxt",
+        "dota1.0",
+    ),
+    "dior": AdapterSpec(
+        "rscovlm.data.sources.dior_r:iter_dior_records",
+        "DIOR / DIOR-R VOC XML (hbb or obb)",
+        "dior",
+    ),
+    "hrsc": AdapterSpec(
+        "rscovlm.data.sources.hrsc:iter_hrsc_records", "HRSC2016 XML, oriented ships", "hrsc"
+    ),
+    "fair1m": AdapterSpec(
+        "rscovlm.data.sources.fair1m:iter_fair1m_records", "FAIR1M images + labelXml", "fair1m1.0"
+    ),
+    "coco": AdapterSpec("rscovlm.data.sources.coco:iter_coco_records", "COCO detection json"),
+    "lrs_vqa": AdapterSpec(
+        "rscovlm.data.sources.lrs_vqa:iter_lrs_vqa_records", "LRS-VQA benchmark / training json(l)"
+    ),
+    "mme_realworld": AdapterSpec(
+        "rscovlm.data.sources.mme_realworld:iter_mme_realworld_records", "MME-RealWorld RS json"
+    ),
+    "rsvqa": AdapterSpec(
+        "rscovlm.data.sources.rsvqa:iter_rsvqa_records", "RSVQA-LR / RSVQA-HR split json files"
+    ),
+    "rsvg": AdapterSpec(
+        "rscovlm.data.sources.rsvg:iter_rsvg_records", "DIOR-RSVG / RSVG XML with descriptions"
+    ),
+    "refgeo": AdapterSpec(
+        "rscovlm.data.sources.refgeo:iter_refgeo_records", "VLM-R1 / refGeo REC json(l)"
+    ),
+    "karpathy_captions": AdapterSpec(
+        "rscovlm.data.sources.captions:iter_karpathy_records", "RSICD / UCM / Sydney captions"
+    ),
+    "nwpu_captions": AdapterSpec(
+        "rscovlm.data.sources.captions:iter_nwpu_caption_records", "NWPU-Captions json"
+    ),
+    "scene_folder": AdapterSpec(
+        "rscovlm.data.sources.scene_folder:iter_scene_folder_records", "class-per-folder scene sets"
+    ),
+    "llava": AdapterSpec(
+        "rscovlm.data.sources.llava_instruct:iter_llava_records",
+        "LLaVA / ShareGPT json (GeoChat, VHM, TEOChatlas)",
+    ),
+    "synthetic": AdapterSpec(
+        "rscovlm.data.sources.synthetic:iter_synthetic_records",
+        "procedural scenes (generated)",
+        "dota1.0",
+    ),
 }
 
 

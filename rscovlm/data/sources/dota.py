@@ -20,25 +20,24 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from rscovlm.data.record import BadEntry, Box, Instance, Record
-from rscovlm.data.sources._common import (
-    IMAGE_SUFFIXES,
-    bad,
-    detection_record,
-    find_image,
-    iter_sorted_files,
-)
 from rscovlm.errors import InputError
 
+if TYPE_CHECKING:
+    from rscovlm.data.record import BadEntry, Record
+
 __all__ = [
+    "DotaLabelColumns",
     "DotaLabelFile",
     "DotaObject",
     "iter_dota_records",
+    "parse_dota_columns",
     "parse_dota_labels",
+    "read_dota_columns",
     "read_dota_labels",
 ]
 
@@ -69,30 +68,146 @@ class DotaLabelFile:
         return np.stack([o.quad for o in self.objects])
 
 
-def parse_dota_labels(text: str) -> DotaLabelFile:
-    """Parse the content of one DOTA label file; never raises on malformed lines."""
-    result = DotaLabelFile()
+@dataclass
+class DotaLabelColumns:
+    """A parsed label file as columns: what the evaluation reads (no object per box).
+
+    Attributes:
+        quads: ``(N, 4, 2)`` float original pixels, annotation order.
+        class_names: The class of each object, as written.
+        difficult: ``(N,)`` bool.
+        imagesource, gsd: The header values, when present.
+        bad_lines: ``(line number, line, reason)`` of every unreadable line, in file order.
+    """
+
+    quads: NDArray[np.float64]
+    class_names: list[str]
+    difficult: NDArray[np.bool_]
+    imagesource: str | None = None
+    gsd: float | None = None
+    bad_lines: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.class_names)
+
+
+def parse_dota_columns(text: str) -> DotaLabelColumns:
+    """Parse the content of one DOTA label file into columns; never raises on malformed lines.
+
+    The coordinates of every well-formed line go through one numpy conversion; only when it
+    fails (a coordinate that is not a number) is the file parsed line by line to name each bad
+    line. The one parser of the format: :func:`parse_dota_labels` is its per-object view.
+    """
+    imagesource: str | None = None
+    gsd: float | None = None
+    bad: list[tuple[int, str, str]] = []
+    lines: list[tuple[int, str, str]] = []  # (line number, raw, stripped) of object lines
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("imagesource:"):
-            result.imagesource = line.partition(":")[2].strip() or None
-            continue
-        if line.startswith("gsd:"):
+        if line[0] in "ig" and line.startswith("imagesource:"):
+            imagesource = line.partition(":")[2].strip() or None
+        elif line[0] in "ig" and line.startswith("gsd:"):
             value = line.partition(":")[2].strip()
             try:
-                result.gsd = float(value)
+                gsd = float(value)
             except ValueError:
                 if value.lower() not in ("", "none", "null"):
-                    result.bad_lines.append((lineno, raw, f"unreadable gsd {value!r}"))
+                    bad.append((lineno, raw, f"unreadable gsd {value!r}"))
+        else:
+            lines.append((lineno, raw, line))
+    header_bad = list(bad)
+    flat: list[str] = []
+    names: list[str] = []
+    diff: list[bool] = []
+    linenos: list[int] = []
+    slow: list[tuple[int, str, DotaObject]] = []
+    for lineno, raw, line in lines:
+        parts = line.split()
+        n = len(parts)
+        if n == 9 or (n == 10 and parts[9] in ("0", "1")):
+            flat += parts[:8]
+            names.append(parts[8])
+            diff.append(n == 10 and parts[9] == "1")
+            linenos.append(lineno)
             continue
+        parsed = _parse_object_line(line)  # short lines, spaced class names, bad flags
+        if isinstance(parsed, str):
+            bad.append((lineno, raw, parsed))
+        else:
+            slow.append((lineno, raw, parsed))
+    try:
+        coords = np.fromiter(map(float, flat), np.float64, len(flat)).reshape(-1, 8)
+    except ValueError:  # a coordinate is not a number: name each culprit
+        return _parse_line_by_line(lines, imagesource, gsd, header_bad)
+    finite = np.isfinite(coords).all(axis=1)
+    raws = {lineno: raw for lineno, raw, _ in lines}
+    bad += [
+        (linenos[k], raws[linenos[k]], "non-finite coordinate") for k in np.flatnonzero(~finite)
+    ]
+    keep = np.flatnonzero(finite).tolist()
+    rows = [(linenos[k], coords[k], names[k], diff[k]) for k in keep]
+    if slow:
+        rows += [(lineno, o.quad.reshape(8), o.class_name, o.difficult) for lineno, _, o in slow]
+        rows.sort(key=lambda r: r[0])
+        quads = np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 4, 2)
+    else:
+        quads = coords[keep].reshape(-1, 4, 2)
+    bad.sort(key=lambda b: b[0])
+    return DotaLabelColumns(
+        quads,
+        [r[2] for r in rows],
+        np.array([r[3] for r in rows], dtype=bool),
+        imagesource,
+        gsd,
+        bad,
+    )
+
+
+def _parse_line_by_line(
+    lines: list[tuple[int, str, str]],
+    imagesource: str | None,
+    gsd: float | None,
+    bad: list[tuple[int, str, str]],
+) -> DotaLabelColumns:
+    objects: list[DotaObject] = []
+    for lineno, raw, line in lines:
         parsed = _parse_object_line(line)
         if isinstance(parsed, str):
-            result.bad_lines.append((lineno, raw, parsed))
+            bad.append((lineno, raw, parsed))
         else:
-            result.objects.append(parsed)
-    return result
+            objects.append(parsed)
+    bad.sort(key=lambda b: b[0])
+    quads = np.array([o.quad for o in objects], dtype=np.float64).reshape(-1, 4, 2)
+    return DotaLabelColumns(
+        quads,
+        [o.class_name for o in objects],
+        np.array([o.difficult for o in objects], dtype=bool),
+        imagesource,
+        gsd,
+        bad,
+    )
+
+
+def parse_dota_labels(text: str) -> DotaLabelFile:
+    """Parse the content of one DOTA label file; never raises on malformed lines."""
+    cols = parse_dota_columns(text)
+    objects = [
+        DotaObject(q, c, d)
+        for q, c, d in zip(cols.quads, cols.class_names, cols.difficult.tolist(), strict=True)
+    ]
+    return DotaLabelFile(objects, cols.imagesource, cols.gsd, cols.bad_lines)
+
+
+def read_dota_columns(path: str | Path) -> DotaLabelColumns:
+    """Read one DOTA label file as columns; raises :class:`InputError` only when the file is
+    unreadable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise InputError(f"cannot read DOTA label file {path}: {exc.strerror or exc}") from exc
+    return parse_dota_columns(text)
 
 
 def read_dota_labels(path: str | Path) -> DotaLabelFile:
@@ -162,6 +277,17 @@ def iter_dota_records(
             reported on its own); by default the whole image is reported, since a dropped
             object would teach the model to miss it.
     """
+    # The record model (pydantic) and the image finders load here, not with the module: the
+    # label reader above is what ``rscovlm eval det`` imports, and it needs neither.
+    from rscovlm.data.record import Box, Instance
+    from rscovlm.data.sources._common import (
+        IMAGE_SUFFIXES,
+        bad,
+        detection_record,
+        find_image,
+        iter_sorted_files,
+    )
+
     if version not in DOTA_CLASS_LISTS:
         raise InputError(f"unknown DOTA version {version!r}; use one of {sorted(DOTA_CLASS_LISTS)}")
     root = Path(root)

@@ -31,7 +31,9 @@ The protocol (parameters, defaults, and what each choice does):
   best ``tau`` on a validation set (the smallest on a tie) and apply it to the test set.
 
 Speed: IoUs are computed once per evaluator, one vectorised call per image (STRtree-pruned);
-every threshold, tie mode and score threshold afterwards is sorting and counting in numpy.
+every threshold, tie mode and score threshold afterwards is sorting and counting in numpy. The
+pairs of every class are kept (:attr:`DetectionEvaluator.overlaps`), so the mF1 of the same
+predictions (:class:`rscovlm.eval.metrics.mf1.F1Evaluator`) needs no second geometry pass.
 """
 
 from __future__ import annotations
@@ -170,10 +172,13 @@ class DetectionEvaluator:
         gt_quads, pred_quads = gt.quads, pred.quads
         if iou_mode == "mmrotate":
             gt_quads, pred_quads = fit_rectangles(gt_quads), fit_rectangles(pred_quads)
-        overlaps = compute_overlaps(
-            gt.image, gt.label, gt_quads, pred.image, pred.label, pred_quads, same_class=True
+        # Every pair of one image, any class: the IoU matrix is computed per image anyway, and
+        # mF1 / strict F1 reuse the cross-class pairs (``overlaps``) instead of redoing them.
+        self.overlaps = compute_overlaps(
+            gt.image, gt.label, gt_quads, pred.image, pred.label, pred_quads, same_class=False
         )
-        self._best_gt, self._best_iou = best_match(overlaps, len(pred))
+        same = pred.label[self.overlaps.pred] == gt.label[self.overlaps.gt]
+        self._best_gt, self._best_iou = best_match(self.overlaps.select(same), len(pred))
         self._difficult = gt.difficult if ignore_difficult else np.zeros(len(gt), dtype=bool)
         self._n_pos = np.bincount(gt.label[~self._difficult], minlength=n_cls)
         self._n_difficult = np.bincount(gt.label[self._difficult], minlength=n_cls)

@@ -46,9 +46,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm import geometry
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.metrics.detection import IOU_MODES, IouMode
-from rscovlm.eval.metrics.matching import best_match, compute_overlaps, fit_rectangles, match_flags
+from rscovlm.eval.metrics.matching import (
+    Overlaps,
+    best_match,
+    compute_overlaps,
+    fit_rectangles,
+    match_flags,
+)
 
 __all__ = ["MF1_SCORE_THRESHOLDS", "F1Evaluator", "F1Result", "F1Sweep", "lmmrotate_f1"]
 
@@ -124,6 +131,104 @@ class F1Sweep:
         }
 
 
+#: A quad is its own minimum-area rectangle when its sides are parallel and perpendicular to
+#: this relative tolerance (what ``obb -> quad`` and shortest float text give).
+RECT_TOL = 1e-9
+#: Reused IoUs this close to the hit threshold are recomputed on the fitted rectangles.
+RECHECK = 1e-6
+
+
+def is_rectangle(quads: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Whether each quad already is a rectangle (so LMMRotate's fitted rectangle is itself).
+
+    Examples:
+        >>> sq = [[0, 0], [2, 0], [2, 1], [0, 1]]
+        >>> is_rectangle(np.array([sq, [[0, 0], [2, 0], [3, 1], [0, 1]]], float)).tolist()
+        [True, False]
+    """
+    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    a, b = q[:, 1] - q[:, 0], q[:, 2] - q[:, 1]
+    c, d = q[:, 3] - q[:, 2], q[:, 0] - q[:, 3]
+    la, lb = np.hypot(*a.T), np.hypot(*b.T)
+    scale = np.maximum(la, lb)
+    ok = (la > 0) & (lb > 0)
+    ok &= np.hypot(*(a + c).T) <= RECT_TOL * scale
+    ok &= np.hypot(*(b + d).T) <= RECT_TOL * scale
+    ok &= np.abs((a * b).sum(axis=1)) <= RECT_TOL * la * lb
+    return ok
+
+
+def _subset_overlaps(
+    gt: DetBoxes, gq: NDArray[np.float64], g_idx: NDArray[np.int64],
+    pred: DetBoxes, pq: NDArray[np.float64], p_idx: NDArray[np.int64],
+) -> Overlaps:  # fmt: skip
+    """Any-class pairs between a subset of the ground truth and a subset of the predictions."""
+    if not len(g_idx) or not len(p_idx):
+        return Overlaps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+    sub = compute_overlaps(
+        gt.image[g_idx], gt.label[g_idx], gq[g_idx],
+        pred.image[p_idx], pred.label[p_idx], pq[p_idx], same_class=False,
+    )  # fmt: skip
+    return Overlaps(p_idx[sub.pred], g_idx[sub.gt], sub.iou)
+
+
+def _pairs(
+    gt: DetBoxes,
+    pred: DetBoxes,
+    iou_mode: IouMode,
+    iou_threshold: float,
+    overlaps: Overlaps | None,
+    overlaps_mode: IouMode,
+) -> Overlaps:
+    """The any-class pairs (IoU > 0) in the geometry of ``iou_mode``, reusing ``overlaps``.
+
+    - No ``overlaps``: computed here (rectangles fitted for ``"mmrotate"``).
+    - ``overlaps`` in the same geometry: used as they are.
+    - ``overlaps`` of the quads as given (``"dota"``) for LMMRotate's rectangles: a quad that
+      already is a rectangle (:func:`is_rectangle`) is its own fitted rectangle, so a pair of
+      two such boxes keeps its IoU (equal to rounding, ~1e-15). Only pairs with a
+      non-rectangular side are recomputed, on fitted rectangles; reused IoUs within
+      :data:`RECHECK` of the threshold are recomputed on the fitted rectangles too, so no hit
+      decision depends on the rounding. Detectors write rectangles (a DOTA-trained detector's
+      Task1 file is ``obb -> quad``), so for them this skips the second geometry pass.
+    """
+    if overlaps is not None and overlaps_mode == iou_mode:
+        return overlaps
+    if iou_mode == "dota":
+        return compute_overlaps(
+            gt.image, gt.label, gt.quads, pred.image, pred.label, pred.quads, same_class=False
+        )
+    if overlaps is None:
+        gq, pq = fit_rectangles(gt.quads), fit_rectangles(pred.quads)
+        return compute_overlaps(
+            gt.image, gt.label, gq, pred.image, pred.label, pq, same_class=False
+        )
+    rect_g, rect_p = is_rectangle(gt.quads), is_rectangle(pred.quads)
+    gq, pq = gt.quads.copy(), pred.quads.copy()
+    if (~rect_g).any():
+        gq[~rect_g] = fit_rectangles(gt.quads[~rect_g])
+    if (~rect_p).any():
+        pq[~rect_p] = fit_rectangles(pred.quads[~rect_p])
+    kept = overlaps.select(rect_g[overlaps.gt] & rect_p[overlaps.pred])
+    near = np.flatnonzero(np.abs(kept.iou - iou_threshold) <= RECHECK)
+    iou = kept.iou.copy()
+    if len(near):
+        p, g = kept.pred[near], kept.gt[near]
+        iou[near] = geometry.quad_iou_pairs(
+            fit_rectangles(pred.quads[p]), fit_rectangles(gt.quads[g])
+        )
+    all_p = np.arange(len(pred))
+    extra = [
+        _subset_overlaps(gt, gq, np.flatnonzero(~rect_g), pred, pq, all_p),
+        _subset_overlaps(gt, gq, np.flatnonzero(rect_g), pred, pq, np.flatnonzero(~rect_p)),
+    ]
+    return Overlaps(
+        np.concatenate([kept.pred, *(e.pred for e in extra)]),
+        np.concatenate([kept.gt, *(e.gt for e in extra)]),
+        np.concatenate([iou, *(e.iou for e in extra)]),
+    )
+
+
 class F1Evaluator:
     """mF1 and strict F1 of one prediction set; pair IoUs are computed once, here.
 
@@ -133,6 +238,10 @@ class F1Evaluator:
         iou_threshold: Hit threshold (0.5).
         iou_mode: ``"mmrotate"`` (LMMRotate: rectangles, ``>=``) or ``"dota"`` (quads, ``>``).
         ignore_difficult: See the module header.
+        overlaps: The any-class pairs an AP evaluation of the same boxes already computed
+            (:attr:`rscovlm.eval.metrics.detection.DetectionEvaluator.overlaps`), in the
+            geometry ``overlaps_mode``; reused instead of a second pass (see :func:`_pairs`).
+        overlaps_mode: The ``iou_mode`` those overlaps were computed in.
     """
 
     def __init__(
@@ -144,17 +253,14 @@ class F1Evaluator:
         iou_threshold: float = 0.5,
         iou_mode: IouMode = "mmrotate",
         ignore_difficult: bool = True,
+        overlaps: Overlaps | None = None,
+        overlaps_mode: IouMode = "dota",
     ) -> None:
         if iou_mode not in IOU_MODES:
             raise ValueError(f"iou_mode must be one of {IOU_MODES}, got {iou_mode!r}")
         self.gt, self.pred, self.n_classes = gt, pred, len(classes)
         self.iou_threshold, self._strict = iou_threshold, iou_mode == "dota"
-        gq, pq = gt.quads, pred.quads
-        if iou_mode == "mmrotate":
-            gq, pq = fit_rectangles(gq), fit_rectangles(pq)
-        pairs = compute_overlaps(
-            gt.image, gt.label, gq, pred.image, pred.label, pq, same_class=False
-        )
+        pairs = _pairs(gt, pred, iou_mode, iou_threshold, overlaps, overlaps_mode)
         hit = pairs.iou > iou_threshold if self._strict else pairs.iou >= iou_threshold
         self._hits = pairs.select(hit)
         self._difficult = gt.difficult if ignore_difficult else np.zeros(len(gt), dtype=bool)

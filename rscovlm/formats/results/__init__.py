@@ -15,30 +15,51 @@ writes them, the demo writes them. The formats:
 
 The box formats take a :class:`DetectionTable` (image ids, classes, quads, labels, scores, and
 what each image is) and their readers yield :class:`ResultBox` rows or reasons, so this floor
-never knows the pipelines' or the evaluation's own result classes.
+never knows the pipelines' or the evaluation's own result classes. The bulk readers
+(``read_task1``, ``read_jsonl``, ``read_coco_columns``) return the same rows as
+:class:`ResultColumns` (arrays, names interned), which is what ``rscovlm eval det`` reads: a
+DOTA-scale file is split and converted in a few numpy calls, not one object per box.
 """
 
 from __future__ import annotations
 
-from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultImage, json_lines
-from rscovlm.formats.results.coco import read_coco_results, write_coco
+from rscovlm.formats.results._table import (
+    DetectionTable,
+    ResultBox,
+    ResultColumns,
+    ResultImage,
+    intern,
+    json_lines,
+)
+from rscovlm.formats.results.coco import read_coco_columns, read_coco_results, write_coco
 from rscovlm.formats.results.geojson import read_geojson, write_geojson
-from rscovlm.formats.results.jsonl import iter_jsonl, write_jsonl
+from rscovlm.formats.results.jsonl import iter_jsonl, read_jsonl, write_jsonl
 from rscovlm.formats.results.raw import RawOutput, iter_raw_outputs, write_raw_outputs
-from rscovlm.formats.results.task1 import iter_task1, parse_task1_line, task1_class, write_task1
+from rscovlm.formats.results.task1 import (
+    iter_task1,
+    parse_task1_line,
+    read_task1,
+    task1_class,
+    write_task1,
+)
 
 __all__ = [
     "DetectionTable",
     "RawOutput",
     "ResultBox",
+    "ResultColumns",
     "ResultImage",
+    "intern",
     "iter_jsonl",
     "iter_raw_outputs",
     "iter_task1",
     "json_lines",
     "parse_task1_line",
+    "read_coco_columns",
     "read_coco_results",
     "read_geojson",
+    "read_jsonl",
+    "read_task1",
     "task1_class",
     "write_coco",
     "write_geojson",

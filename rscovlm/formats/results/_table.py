@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from rscovlm import geometry
 from rscovlm.errors import InputError
-from rscovlm.imaging import RasterInfo
 
-__all__ = ["DetectionTable", "ResultBox", "ResultImage", "json_lines"]
+if TYPE_CHECKING:
+    from rscovlm.imaging import RasterInfo
+
+__all__ = ["DetectionTable", "ResultBox", "ResultColumns", "ResultImage", "intern", "json_lines"]
 
 
 @dataclass(frozen=True)
@@ -138,3 +140,93 @@ def json_lines(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
                 yield where, "not a JSON object"
                 continue
             yield where, record
+
+
+def intern(values: Iterable[str]) -> tuple[tuple[str, ...], NDArray[np.int64]]:
+    """``(distinct values in first-seen order, index of each value)``: what a bulk reader keeps
+    instead of one string per box, so per-name work (matching, ``image_key``) runs once a name.
+
+    Examples:
+        >>> intern(["P2", "P1", "P2"])
+        (('P2', 'P1'), array([0, 1, 0]))
+    """
+    index: dict[str, int] = {}
+    codes = [index.setdefault(v, len(index)) for v in values]
+    return tuple(index), np.asarray(codes, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ResultColumns:
+    """The boxes of one result file read in bulk, as columns (image ids and labels interned).
+
+    Attributes:
+        source: The file name, for the ``where`` of a row (``<source>:<unit><position>``).
+        names: The distinct image ids, as written; ``image`` indexes them.
+        labels: The distinct class texts, as written; ``label`` indexes them.
+        image, label: ``(N,)`` int indices.
+        quads: ``(N, 4, 2)`` original pixels.
+        scores: ``(N,)`` (1 where the file gave none).
+        scored: ``(N,)`` whether the file gave the score.
+        position: ``(N,)`` line number (or entry index) of each box.
+        bad: ``(position, reason)`` of every unreadable line or entry.
+        unit: What a position counts: ``""`` for lines, ``"annotation "`` for COCO entries.
+    """
+
+    source: str
+    names: tuple[str, ...]
+    labels: tuple[str, ...]
+    image: NDArray[np.int64]
+    label: NDArray[np.int64]
+    quads: NDArray[np.float64]
+    scores: NDArray[np.float64]
+    scored: NDArray[np.bool_]
+    position: NDArray[np.int64]
+    bad: tuple[tuple[int, str], ...] = ()
+    unit: str = ""
+
+    @classmethod
+    def build(
+        cls,
+        source: str,
+        names: Sequence[str],
+        labels: Sequence[str],
+        quads: ArrayLike,
+        scores: ArrayLike,
+        scored: ArrayLike,
+        position: ArrayLike,
+        bad: Sequence[tuple[int, str]] = (),
+        unit: str = "",
+    ) -> ResultColumns:
+        """Columns from one image id and one label per box (both are interned here)."""
+        name_list, image = intern(names)
+        label_list, label = intern(labels)
+        q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+        return cls(
+            source, name_list, label_list, image, label, q,
+            np.asarray(scores, dtype=np.float64).reshape(-1),
+            np.asarray(scored, dtype=bool).reshape(-1),
+            np.asarray(position, dtype=np.int64).reshape(-1),
+            tuple(bad), unit,
+        )  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.image)
+
+    def where(self, position: int) -> str:
+        """``<file name>:<unit><position>``: how a reason names its line."""
+        return f"{self.source}:{self.unit}{position}"
+
+    def rows(self) -> Iterator[tuple[str, ResultBox | str]]:
+        """``(where, box)`` / ``(where, reason)`` in file order: the per-row view."""
+        bad = sorted(self.bad)
+        k = 0
+        for i, pos in enumerate(self.position.tolist()):
+            while k < len(bad) and bad[k][0] < pos:
+                yield self.where(bad[k][0]), bad[k][1]
+                k += 1
+            yield self.where(pos), ResultBox(
+                self.names[self.image[i]], self.labels[self.label[i]], self.quads[i],
+                float(self.scores[i]), bool(self.scored[i]),
+            )  # fmt: skip
+        for pos, reason in bad[k:]:
+            yield self.where(pos), reason

@@ -17,9 +17,9 @@ import numpy as np
 from rscovlm import geometry
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
-from rscovlm.formats.results._table import DetectionTable, ResultBox
+from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultColumns
 
-__all__ = ["read_coco_results", "write_coco"]
+__all__ = ["read_coco_columns", "read_coco_results", "write_coco"]
 
 
 def write_coco(table: DetectionTable, path: str | Path) -> Path:
@@ -55,22 +55,23 @@ def write_coco(table: DetectionTable, path: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(doc) + "\n")
 
 
-def _quad(ann: dict[str, Any]) -> np.ndarray | str:
+def _coords(ann: dict[str, Any]) -> list[Any] | str:
+    """The 8 polygon values of an annotation (its segmentation, else its bbox's corners)."""
     seg = ann.get("segmentation")
     if isinstance(seg, list) and seg and isinstance(seg[0], list) and len(seg[0]) == 8:
-        values = np.asarray(seg[0], dtype=np.float64)
-    elif isinstance(ann.get("bbox"), list) and len(ann["bbox"]) == 4:
-        x, y, w, h = (float(v) for v in ann["bbox"])
-        values = geometry.hbb_to_quad([x, y, x + w, y + h])
-    else:
-        return "needs an 8-value segmentation or a bbox"
-    if not np.isfinite(values).all():
-        return "non-finite coordinate"
-    return geometry.as_quads(values)[0]
+        return seg[0]
+    box = ann.get("bbox")
+    if isinstance(box, list) and len(box) == 4:
+        try:
+            x, y, w, h = (float(v) for v in box)
+        except (TypeError, ValueError):
+            return "needs an 8-value segmentation or a bbox"
+        return [x, y, x + w, y, x + w, y + h, x, y + h]
+    return "needs an 8-value segmentation or a bbox"
 
 
-def read_coco_results(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
-    """``(where, box)`` per annotation of a results json, ``(where, reason)`` for a bad one.
+def read_coco_columns(path: str | Path) -> ResultColumns:
+    """A COCO results json in bulk (positions are annotation indices, ``unit`` says so).
 
     The image id of a box is its image's ``file_name`` stem; its label the category name.
 
@@ -90,21 +91,59 @@ def read_coco_results(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]
         if isinstance(i, dict) and "id" in i
     }
     cats = {c["id"]: str(c["name"]) for c in doc.get("categories", []) if isinstance(c, dict)}
+    bad: list[tuple[int, str]] = []
+    pos, images, labels, values, scores, scored = [], [], [], [], [], []
     for k, ann in enumerate(doc["annotations"]):
-        where = f"{path.name}:annotation {k}"
         if not isinstance(ann, dict):
-            yield where, "not an object"
+            bad.append((k, "not an object"))
             continue
-        quad = _quad(ann)
-        if isinstance(quad, str):
-            yield where, quad
+        coords = _coords(ann)
+        if isinstance(coords, str):
+            bad.append((k, coords))
             continue
         if ann.get("image_id") not in names or ann.get("category_id") not in cats:
-            yield where, "unknown image_id or category_id"
+            bad.append((k, "unknown image_id or category_id"))
             continue
         score = ann.get("score")
-        scored = isinstance(score, (int, float)) and not isinstance(score, bool)
-        yield where, ResultBox(
-            names[ann["image_id"]], cats[ann["category_id"]], quad,
-            float(score) if scored else 1.0, scored,
-        )  # fmt: skip
+        has = isinstance(score, (int, float)) and not isinstance(score, bool)
+        pos.append(k)
+        images.append(names[ann["image_id"]])
+        labels.append(cats[ann["category_id"]])
+        values.append(coords)
+        scores.append(float(score) if has else 1.0)  # type: ignore[arg-type]
+        scored.append(has)
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(-1, 8)
+        ok = np.isfinite(arr).all(axis=1)
+    except (TypeError, ValueError):  # some value is not a number: entry by entry
+        arr = np.zeros((len(values), 8))
+        ok = np.zeros(len(values), dtype=bool)
+        for i, v in enumerate(values):
+            try:
+                arr[i] = np.asarray(v, dtype=np.float64)
+                ok[i] = np.isfinite(arr[i]).all()
+            except (TypeError, ValueError):
+                pass
+    bad += [(pos[i], "non-finite coordinate") for i in np.flatnonzero(~ok).tolist()]
+    sel = np.flatnonzero(ok).tolist()
+    return ResultColumns.build(
+        path.name,
+        [images[i] for i in sel],
+        [labels[i] for i in sel],
+        geometry.as_quads(arr[sel]) if sel else np.zeros((0, 4, 2)),
+        [scores[i] for i in sel],
+        [scored[i] for i in sel],
+        [pos[i] for i in sel],
+        sorted(bad),
+        unit="annotation ",
+    )
+
+
+def read_coco_results(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
+    """``(where, box)`` per annotation of a results json, ``(where, reason)`` for a bad one
+    (:func:`read_coco_columns`, row by row).
+
+    Raises:
+        InputError: The file is not JSON or has no ``images`` / ``annotations`` lists.
+    """
+    return read_coco_columns(path).rows()

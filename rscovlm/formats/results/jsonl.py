@@ -22,9 +22,9 @@ import numpy as np
 from rscovlm import geometry
 from rscovlm.files import atomic_write_text
 from rscovlm.formats._coords import COORD_COUNTS
-from rscovlm.formats.results._table import DetectionTable, ResultBox, json_lines
+from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultColumns
 
-__all__ = ["iter_jsonl", "write_jsonl"]
+__all__ = ["iter_jsonl", "read_jsonl", "write_jsonl"]
 
 
 def write_jsonl(table: DetectionTable, path: str | Path) -> Path:
@@ -55,23 +55,115 @@ def _box(record: dict[str, Any]) -> np.ndarray | str:
     return geometry.as_quads(geometry.convert(values, kind, "quad"))[0]  # type: ignore[arg-type]
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
-    """``(where, box)`` for each good line of one file, ``(where, reason)`` for a bad one."""
-    for where, record in json_lines(path):
-        if isinstance(record, str):
-            yield where, record
+def _records(path: Path) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
+    """``(line number, parsed value)`` of every non-blank line, and the lines that are not JSON.
+
+    One ``json.loads`` over the whole file when every line is JSON (the usual case), else
+    line by line to name each culprit.
+    """
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    numbered = [(k + 1, line) for k, line in enumerate(lines) if line.strip()]
+    try:
+        values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+        if len(values) == len(numbered):
+            return [(k, v) for (k, _), v in zip(numbered, values, strict=True)], []
+    except ValueError:
+        pass
+    records, bad = [], []
+    for k, line in numbered:
+        try:
+            records.append((k, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            bad.append((k, f"not JSON ({exc.msg})"))
+    return records, bad
+
+
+def _bulk_quads(kind: str, values: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(quads, ok)`` for the boxes of one kind at once; ``None`` if they are not one array."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    except (TypeError, ValueError):
+        return None
+    if arr.shape[1] != COORD_COUNTS[kind]:
+        return None
+    ok = np.isfinite(arr).all(axis=1)
+    quads = np.zeros((len(values), 4, 2))
+    if ok.any():
+        quads[ok] = geometry.as_quads(geometry.convert(arr[ok], kind, "quad"))  # type: ignore[arg-type]
+    return quads, ok
+
+
+def read_jsonl(path: str | Path) -> ResultColumns:
+    """One prediction JSONL in bulk: the lines parsed at once, the boxes of each kind converted
+    in one vectorised call; every bad line keeps its reason."""
+    path = Path(path)
+    records, bad = _records(path)
+    pos: list[int] = []
+    names: list[str] = []
+    labels: list[str] = []
+    scores: list[float] = []
+    scored: list[bool] = []
+    by_kind: dict[str, list[int]] = {"quad": [], "hbb": [], "obb": []}
+    raw: list[Any] = []
+    for k, record in records:
+        if not isinstance(record, dict):
+            bad.append((k, "not a JSON object"))
             continue
-        box = _box(record)
+        kinds = [kind for kind in ("quad", "hbb", "obb") if kind in record]
         name, label = record.get("image_id"), record.get("class")
         score = record.get("score", 1.0)
-        if isinstance(box, str) or name is None or not isinstance(label, str):
-            yield where, box if isinstance(box, str) else "needs image_id and class"
-            continue
-        if (
+        if len(kinds) != 1:
+            bad.append((k, "needs exactly one of quad, hbb, obb"))
+        elif name is None or not isinstance(label, str):
+            bad.append((k, "needs image_id and class"))
+        elif (
             isinstance(score, bool)
             or not isinstance(score, (int, float))
             or not math.isfinite(score)
         ):
-            yield where, "score is not a finite number"
+            bad.append((k, "score is not a finite number"))
+        else:
+            by_kind[kinds[0]].append(len(pos))
+            raw.append(record[kinds[0]])
+            pos.append(k)
+            names.append(str(name))
+            labels.append(label)
+            scores.append(float(score))
+            scored.append("score" in record)
+    quads = np.zeros((len(pos), 4, 2))
+    keep = np.ones(len(pos), dtype=bool)
+    for kind, rows in by_kind.items():
+        if not rows:
             continue
-        yield where, ResultBox(str(name), label, box, float(score), "score" in record)
+        bulk = _bulk_quads(kind, [raw[i] for i in rows])
+        if bulk is None:  # mixed shapes or non-numbers: box by box, each with its reason
+            for i in rows:
+                box = _box({kind: raw[i]})
+                if isinstance(box, str):
+                    keep[i] = False
+                    bad.append((pos[i], box))
+                else:
+                    quads[i] = box
+            continue
+        q, ok = bulk
+        idx = np.asarray(rows)
+        quads[idx] = q
+        keep[idx[~ok]] = False
+        bad += [(pos[i], f"{kind} needs {COORD_COUNTS[kind]} finite numbers") for i in idx[~ok]]
+    sel = np.flatnonzero(keep).tolist()
+    return ResultColumns.build(
+        path.name,
+        [names[i] for i in sel],
+        [labels[i] for i in sel],
+        quads[sel],
+        [scores[i] for i in sel],
+        [scored[i] for i in sel],
+        [pos[i] for i in sel],
+        sorted(bad),
+    )
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
+    """``(where, box)`` for each good line of one file, ``(where, reason)`` for a bad one, in
+    line order (:func:`read_jsonl`, row by row)."""
+    yield from read_jsonl(path).rows()

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from rscovlm.files import atomic_write_text, atomic_writer
-from rscovlm.formats.results._table import DetectionTable, ResultBox
+from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultColumns
 
-__all__ = ["iter_task1", "parse_task1_line", "task1_class", "write_task1"]
+__all__ = ["iter_task1", "parse_task1_line", "read_task1", "task1_class", "write_task1"]
 
 
 def task1_class(path: str | Path) -> str:
@@ -48,24 +48,71 @@ def parse_task1_line(line: str) -> tuple[str, float, list[float]] | str | None:
     return parts[0], values[0], values[1:]
 
 
-def iter_task1(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
-    """``(where, box)`` for each line of one Task1 file, ``(where, reason)`` for a bad line.
+def _floats(texts: list[str]) -> np.ndarray:
+    """Many number texts at once (``float`` per text beats numpy's own string conversion).
 
-    The class of every box is the one in the file name.
+    Raises:
+        ValueError: one of them is not a number.
+    """
+    return np.fromiter(map(float, texts), np.float64, len(texts))
+
+
+def read_task1(path: str | Path) -> ResultColumns:
+    """One Task1 file in bulk: every good line a box, every bad line a reason.
+
+    The file is split once and all its numbers converted in one pass into one array; only when
+    that fails (some field is not a number) are the lines parsed one by one, to name each
+    culprit. Image ids and the label are interned (:class:`ResultColumns`).
+    The class of every box is the one in the file name; a blank line is skipped.
     """
     path = Path(path)
     label = task1_class(path)
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            parsed = parse_task1_line(raw)
-            if parsed is None:
-                continue
-            where = f"{path.name}:{lineno}"
+    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
+    fields = [line.split() for line in lines]
+    good = [k for k, f in enumerate(fields) if len(f) == 10]
+    bad = [
+        (k + 1, f"expected 10 fields, got {len(f)}")
+        for k, f in enumerate(fields)
+        if f and len(f) != 10
+    ]
+    try:
+        values = _floats([v for k in good for v in fields[k][1:]])
+    except ValueError:  # some field is not a number: find which, line by line
+        kept = []
+        for k in good:
+            parsed = parse_task1_line(lines[k])
             if isinstance(parsed, str):
-                yield where, parsed
+                bad.append((k + 1, parsed))
             else:
-                quad = np.asarray(parsed[2], dtype=np.float64).reshape(4, 2)
-                yield where, ResultBox(parsed[0], label, quad, parsed[1])
+                kept.append(k)
+        good = kept
+        values = _floats([v for k in good for v in fields[k][1:]])
+    values = values.reshape(-1, 9)
+    finite = np.isfinite(values).all(axis=1)
+    if not finite.all():
+        bad += [(good[k] + 1, "non-finite number") for k in np.flatnonzero(~finite).tolist()]
+        good = [good[k] for k in np.flatnonzero(finite).tolist()]
+        values = values[finite]
+    bad.sort()
+    return ResultColumns.build(
+        path.name,
+        [fields[k][0] for k in good],
+        [label] * len(good),
+        values[:, 1:],
+        values[:, 0],
+        np.ones(len(good), dtype=bool),
+        np.asarray(good, dtype=np.int64) + 1,
+        bad,
+    )
+
+
+def iter_task1(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
+    """``(where, box)`` for each line of one Task1 file, ``(where, reason)`` for a bad line,
+    in line order (:func:`read_task1`, row by row).
+
+    The class of every box is the one in the file name.
+    """
+    yield from read_task1(path).rows()
 
 
 def write_task1(

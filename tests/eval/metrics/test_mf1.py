@@ -83,3 +83,62 @@ def test_real_dota_perfect_predictions(dota_gt: GroundTruth) -> None:
     n = len(dota_gt.classes) + 1
     assert result.mf1 < 12 / n
     assert result.confusion[3, 10] == 1 and result.confusion[10, 3] == 1
+
+
+def _f1_scene(seed: int, rectangles: bool) -> tuple[DetBoxes, DetBoxes]:
+    """Rectangles (or general quads) on 3 images; copies, jitter, class swaps, exact-0.5 IoUs."""
+    from rscovlm import geometry
+
+    rng = np.random.default_rng(seed)
+    n = 60
+    obb = np.stack([*rng.uniform(0, 200, (2, n)), rng.uniform(8, 40, n), rng.uniform(4, 20, n),
+                    rng.uniform(-90, 90, n)], 1)  # fmt: skip
+    quads = geometry.obb_to_quad(obb)
+    if not rectangles:
+        quads = quads + rng.normal(0, 1.0, quads.shape)
+    gt = DetBoxes.create(rng.integers(0, 3, n), rng.integers(0, 3, n), quads,
+                         difficult=rng.random(n) < 0.1)  # fmt: skip
+    src = rng.integers(0, n, 80)
+    p_obb = obb[src].copy()
+    p_obb[:, :2] += rng.normal(0, 2.0, (80, 2))
+    p_quads = geometry.obb_to_quad(p_obb)
+    # half-height copies of axis-aligned boxes: IoU exactly 0.5 with their ground truth
+    half = np.array([_rect(300, 300, 310, 310), _rect(300, 300, 310, 305)], float)
+    gt = DetBoxes.concat([gt, DetBoxes.create([0], [0], half[:1])])
+    label = np.where(rng.random(80) < 0.2, rng.integers(0, 3, 80), gt.label[src])
+    pred = DetBoxes.create(
+        np.concatenate([gt.image[src], [0]]), np.concatenate([label, [0]]),
+        np.concatenate([p_quads, half[1:]]), scores=rng.random(81),
+    )  # fmt: skip
+    return gt, pred
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("rectangles", [True, False])
+@pytest.mark.parametrize("ap_mode", ["dota", "mmrotate"])
+def test_reusing_the_ap_overlaps_changes_no_number(
+    seed: int, rectangles: bool, ap_mode: str
+) -> None:
+    from rscovlm.eval.metrics.detection import DetectionEvaluator
+
+    gt, pred = _f1_scene(seed, rectangles)
+    classes = ["a", "b", "c"]
+    ap = DetectionEvaluator(gt, pred, classes, iou_mode=ap_mode)  # type: ignore[arg-type]
+    for f1_mode in ("mmrotate", "dota"):
+        fresh = F1Evaluator(gt, pred, classes, iou_mode=f1_mode).sweep()  # type: ignore[arg-type]
+        reused = F1Evaluator(
+            gt, pred, classes, iou_mode=f1_mode,  # type: ignore[arg-type]
+            overlaps=ap.overlaps, overlaps_mode=ap.iou_mode,
+        ).sweep()  # fmt: skip
+        assert reused.to_dict() == fresh.to_dict()
+    assert fresh.results[0].confusion.sum() > 50  # hits, misses and background all occur
+
+
+def test_is_rectangle() -> None:
+    from rscovlm import geometry
+    from rscovlm.eval.metrics.mf1 import is_rectangle
+
+    rects = geometry.obb_to_quad([[50, 50, 30, 10, 33.3], [0, 0, 5, 5, -90]])
+    kite = np.array([[[0, 0], [4, -1], [8, 0], [4, 3]]], float)
+    flat = np.zeros((1, 4, 2))
+    assert is_rectangle(np.concatenate([rects, kite, flat])).tolist() == [True, True, False, False]
