@@ -177,9 +177,7 @@ def read_bytes(path: str | Path, label: str = "file", limits: Limits = DEFAULT_L
     except IsADirectoryError:
         raise InputError(f"{label} {printable(path)} is a folder, not a file") from None
     except OSError as exc:
-        raise InputError(
-            f"cannot read {label} {printable(path)}: {exc.strerror or exc}"
-        ) from None
+        raise InputError(f"cannot read {label} {printable(path)}: {exc.strerror or exc}") from None
 
 
 def _decode(data: bytes, where: str, errors: str = "strict") -> str:
@@ -238,7 +236,7 @@ def json_depth_exceeds(text: str, max_depth: int) -> bool:
     return False
 
 
-class _NumberTooLong(ValueError):
+class _NumberTooLongError(ValueError):
     def __init__(self, digits: int) -> None:
         super().__init__(digits)
         self.digits = digits
@@ -248,7 +246,7 @@ def _parse_int(limits: Limits) -> Any:
     def parse(literal: str) -> int:
         digits = len(literal.lstrip("-"))
         if digits > limits.max_digits:
-            raise _NumberTooLong(digits)
+            raise _NumberTooLongError(digits)
         return int(literal)
 
     return parse
@@ -257,7 +255,7 @@ def _parse_int(limits: Limits) -> Any:
 def _parse_float(limits: Limits) -> Any:
     def parse(literal: str) -> float:
         if len(literal) > limits.max_digits * 2:
-            raise _NumberTooLong(len(literal))
+            raise _NumberTooLongError(len(literal))
         return float(literal)
 
     return parse
@@ -276,10 +274,8 @@ def loads_json(text: str, where: str, limits: Limits = DEFAULT_LIMITS) -> Any:
     if json_depth_exceeds(text, limits.max_depth):
         raise InputError(f"{where}: nested deeper than {limits.max_depth} levels")
     try:
-        return json.loads(
-            text, parse_int=_parse_int(limits), parse_float=_parse_float(limits)
-        )
-    except _NumberTooLong as exc:
+        return json.loads(text, parse_int=_parse_int(limits), parse_float=_parse_float(limits))
+    except _NumberTooLongError as exc:
         raise InputError(
             f"{where}: a number of {exc.digits} digits (at most {limits.max_digits} are read)"
         ) from None
@@ -315,13 +311,11 @@ def iter_jsonl_lines(
     path = Path(path)
     _check_confined(path)
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the ``with`` below
     except IsADirectoryError:
         raise InputError(f"{label} {printable(path)} is a folder, not a file") from None
     except OSError as exc:
-        raise InputError(
-            f"cannot read {label} {printable(path)}: {exc.strerror or exc}"
-        ) from None
+        raise InputError(f"cannot read {label} {printable(path)}: {exc.strerror or exc}") from None
     with handle:
         lineno = 0
         while True:
@@ -417,7 +411,7 @@ def loads_yaml(text: str, where: str, limits: Limits = CONFIG_LIMITS) -> Any:
         message = str(exc)
         raise InputError(message if message.startswith(where) else f"{where}: {message}") from None
     except yaml.YAMLError as exc:
-        raise InputError(f"{where}: not valid YAML: {_yaml_problem(exc)}") from None
+        raise InputError(f"{where} is not valid YAML: {_yaml_problem(exc)}") from None
     except RecursionError:  # pragma: no cover - the depth check comes first
         raise InputError(f"{where}: nested too deeply") from None
     finally:

@@ -40,7 +40,16 @@ FLOORS = {
     "__main__": 12,
 }
 MODEL_STACKS = ("torch", "transformers", "vllm", "deepspeed", "accelerate", "peft")
-TORCH_FREE = ("errors", "extras", "files", "safe_read", "configs", "geometry", "resolution", "imaging")
+TORCH_FREE = (
+    "errors",
+    "extras",
+    "files",
+    "safe_read",
+    "configs",
+    "geometry",
+    "resolution",
+    "imaging",
+)
 TORCH_FREE += ("formats", "data")
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm import safe_read
 from rscovlm.data.record import BadEntry, Box, Instance, Record
 from rscovlm.data.sources._common import (
     IMAGE_SUFFIXES,
@@ -97,10 +98,7 @@ def parse_dota_labels(text: str) -> DotaLabelFile:
 
 def read_dota_labels(path: str | Path) -> DotaLabelFile:
     """Read one DOTA label file; raises :class:`InputError` only when the file is unreadable."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read DOTA label file {path}: {exc.strerror or exc}") from exc
+    text = safe_read.read_text(path, "DOTA label file", errors="replace")
     return parse_dota_labels(text)
 
 
