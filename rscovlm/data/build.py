@@ -22,7 +22,7 @@ import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,9 @@ class BuildResult:
     manifest: dict[str, Any]
     written: int
     skipped: int
+    problems: list[str] = field(default_factory=list)
+    """Sources that could not be read as a whole (missing or empty path, an adapter that stopped):
+    ``"<source>: <reason>"``. They are in the counts as bad entries too; the CLI exits 2."""
 
 
 def _class_names(src: SourceConfig, item: Record) -> list[str] | None:
@@ -141,7 +144,9 @@ def _bad_entry(src: SourceConfig, entry_id: str, source_file: str, reason: str) 
     )
 
 
-def _adapter_items(src: SourceConfig, root: Path, follow_symlinks: bool) -> Iterator[Item]:
+def _adapter_items(
+    src: SourceConfig, root: Path, follow_symlinks: bool, problems: list[str]
+) -> Iterator[Item]:
     """The source's items, every file read confined to the data root.
 
     A source whose path is missing gives one bad entry, and so does one that yields nothing
@@ -151,9 +156,11 @@ def _adapter_items(src: SourceConfig, root: Path, follow_symlinks: bool) -> Iter
     """
     outside = check_inside(src.path, root, follow_symlinks=follow_symlinks) if src.path else ""
     if outside:
+        problems.append(f"{src.name}: source path {outside}")
         yield _bad_entry(src, src.path, src.path, f"source path {outside}")
         return
     if src.path and not (root / src.path).exists() and src.adapter != "synthetic":
+        problems.append(f"{src.name}: source path {printable(src.path)!r} does not exist")
         yield _bad_entry(src, src.path, src.path, f"source path {src.path!r} does not exist")
         return
     items = get_adapter(src.adapter).fn(
@@ -168,22 +175,28 @@ def _adapter_items(src: SourceConfig, root: Path, follow_symlinks: bool) -> Iter
                 break
             except ADAPTER_ERRORS as exc:
                 reason = f"the adapter stopped: {type(exc).__name__}: {exc}".splitlines()[0]
+                problems.append(f"{src.name}: {printable(reason[:300])}")
                 yield _bad_entry(src, f"{src.name}:stopped", src.path, reason[:300])
                 return
         count += 1
         yield item
     if count == 0:
         what = repr(src.path) if src.path else "the data root"
+        problems.append(f"{src.name}: no entries found in {printable(what)}")
         yield _bad_entry(src, src.path or src.name, src.path, f"no entries found in {what}")
 
 
 def _chunks(
-    src: SourceConfig, root: Path, size: int, follow_symlinks: bool = False
+    src: SourceConfig,
+    root: Path,
+    size: int,
+    follow_symlinks: bool = False,
+    problems: list[str] | None = None,
 ) -> Iterator[list[str]]:
     """The source's items as JSON lines, ``size`` per chunk; duplicate ids become bad entries."""
     seen: set[str] = set()
     chunk: list[str] = []
-    for item in _adapter_items(src, root, follow_symlinks):
+    for item in _adapter_items(src, root, follow_symlinks, [] if problems is None else problems):
         if isinstance(item, Record) and item.id in seen:
             item = BadEntry(id=item.id, source=src.name, source_file=item.source_file,
                             reason="duplicate record id")  # fmt: skip
@@ -258,6 +271,7 @@ def build_dataset(
     dones: dict[str, dict[str, Any]] = {}
     pending: list[Future[dict[str, Any]]] = []
     written = skipped = 0
+    problems: list[str] = []
 
     def collect(block: bool) -> None:
         while pending and (block or pending[0].done() or len(pending) > 2 * max(workers, 1)):
@@ -268,7 +282,8 @@ def build_dataset(
 
     try:
         for src in recipe.sources:
-            for k, chunk in enumerate(_chunks(src, root, recipe.shard_size, follow_symlinks)):
+            chunks = _chunks(src, root, recipe.shard_size, follow_symlinks, problems)
+            for k, chunk in enumerate(chunks):
                 shard = f"{src.name}-{k:05d}"
                 items = [src.model_dump_json(), *chunk]
                 digest = hashlib.sha256("\n".join([settings, *items]).encode()).hexdigest()
@@ -308,7 +323,7 @@ def build_dataset(
         rejected.append(path.read_text(encoding="utf-8") if path.is_file() else "")
     atomic_write_text(out / REJECTED_NAME, "".join(rejected))
     atomic_write_text(out / MANIFEST_NAME, json.dumps(manifest, indent=2) + "\n")
-    return BuildResult(manifest, written, skipped)
+    return BuildResult(manifest, written, skipped, problems)
 
 
 _SHARD_FILE = re.compile(r"^(?P<shard>[A-Za-z0-9_.]+-\d{5})\.(jsonl|rejected\.jsonl|done\.json)$")
