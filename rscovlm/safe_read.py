@@ -80,6 +80,9 @@ class Limits:
     """Most YAML nodes after alias expansion (a large inline mixture has a few thousand)."""
 
 
+_BLOCK = 1 << 24
+"""Bytes read per call (files are read block by block)."""
+
 DEFAULT_LIMITS = Limits()
 CONFIG_LIMITS = Limits(max_bytes=64 << 20, max_nodes=200_000)
 """Limits of configs and recipes: small hand-written files."""
@@ -173,7 +176,18 @@ def read_bytes(path: str | Path, label: str = "file", limits: Limits = DEFAULT_L
                 raise InputError(
                     f"{label} {printable(path)} is {size} bytes, over the limit {limits.max_bytes}"
                 )
-            return handle.read(limits.max_bytes + 1)[: limits.max_bytes]
+            # read in blocks: ``read(limit)`` would allocate the whole limit up front, and a
+            # file that grows while it is read must still stop at the limit
+            blocks, total = [], 0
+            step = min(max(size + 1, 1 << 16), _BLOCK)  # the file's size, when it tells
+            while block := handle.read(min(step, limits.max_bytes + 1 - total)):
+                blocks.append(block)
+                total += len(block)
+                if total > limits.max_bytes:
+                    raise InputError(
+                        f"{label} {printable(path)} grew over the limit {limits.max_bytes} bytes"
+                    )
+            return b"".join(blocks)
     except IsADirectoryError:
         raise InputError(f"{label} {printable(path)} is a folder, not a file") from None
     except OSError as exc:
