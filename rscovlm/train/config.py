@@ -24,7 +24,6 @@ The global batch is ``per_device_batch_size × gradient_accumulation_steps × wo
 
 from __future__ import annotations
 
-import json
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -38,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from rscovlm import configs
+from rscovlm import configs, safe_read
 from rscovlm.configs import apply_overrides
 from rscovlm.data.mixture_config import MixtureConfig, load_mixture_config
 from rscovlm.errors import InputError
@@ -448,10 +447,9 @@ def deepspeed_config(config: TrainConfig, world_size: int) -> dict[str, Any]:
         InputError: Unknown name, unreadable file, or a batch that does not split over ranks.
     """
     path = deepspeed_config_path(config.dist.deepspeed)
-    try:
-        ds = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"deepspeed config {path}: {exc}") from exc
+    ds = safe_read.read_json(path, "deepspeed config")
+    if not isinstance(ds, dict):
+        raise InputError(f"deepspeed config {path}: expected a JSON object")
     for key, value in deepspeed_batch_values(config, world_size).items():
         if ds.get(key) == "auto":
             ds[key] = value
