@@ -22,6 +22,7 @@ PKG = Path(__file__).resolve().parents[1] / "rscovlm"
 # The floor of each top-level part (module or package). Parts on one floor are siblings.
 FLOORS = {
     "errors": 0,
+    "safe_read": 1,  # the one safe JSON/JSONL/YAML/text reader (limits, confinement)
     "extras": 1,  # optional-extra imports, named after the extra
     "files": 1,  # atomic writes, image suffixes
     "tables": 1,  # the one plain-text table printer (never cuts a number)
@@ -40,7 +41,17 @@ FLOORS = {
     "__main__": 12,
 }
 MODEL_STACKS = ("torch", "transformers", "vllm", "deepspeed", "accelerate", "peft")
-TORCH_FREE = ("errors", "extras", "files", "tables", "configs", "geometry", "resolution", "imaging")
+TORCH_FREE = (
+    "errors",
+    "extras",
+    "files",
+    "safe_read",
+    "tables",
+    "configs",
+    "geometry",
+    "resolution",
+    "imaging",
+)
 TORCH_FREE += ("formats", "data")
 
 

@@ -11,6 +11,7 @@ import typer
 
 from rscovlm.cli.app import data_app
 from rscovlm.cli.options import BoxKind, Family, Overlong, examples, out_option
+from rscovlm.errors import InputError
 
 
 class ExportFormat(str, Enum):
@@ -39,6 +40,7 @@ ZOOM_FILE = "zoom.jsonl"
         "rscovlm data build synthetic_demo --root . --out built/demo",
         "rscovlm data build recipe.yaml --out built/mix --workers 0",
         "rscovlm data build my_recipe.yaml --out built/mine --validate",
+        "rscovlm data build my_recipe.yaml --root /data --out built/mine --follow-symlinks",
     ),
 )
 def data_build(
@@ -54,6 +56,11 @@ def data_build(
     ),
     validate_only: bool = typer.Option(
         False, "--validate", help="Check the recipe and stop (the data root is not needed)."
+    ),
+    follow_symlinks: bool = typer.Option(
+        False,
+        "--follow-symlinks",
+        help="Read files and images through symlinks that leave the data root (default: refuse).",
     ),
 ) -> None:
     """Read a recipe's sources, validate every record, write shards, manifest, rejected.jsonl.
@@ -79,12 +86,19 @@ def data_build(
         def on_shard(done: dict[str, object], skipped: bool) -> None:
             progress.advance(task, int(done["read"]))  # type: ignore[call-overload]
 
-        result = build_dataset(spec, data_root, out, workers=workers, on_shard=on_shard)
+        result = build_dataset(
+            spec, data_root, out, workers=workers, on_shard=on_shard,
+            follow_symlinks=follow_symlinks,
+        )  # fmt: skip
     totals = result.manifest["totals"]
     typer.echo(
         f"read {totals['read']} = kept {totals['kept']} + rejected {totals['rejected']}; "
         f"{result.written} shards written, {result.skipped} reused; see {out}/rejected.jsonl"
     )
+    if result.problems:  # the other sources are built; a missing dataset must not look like one
+        raise InputError(
+            f"{len(result.problems)} source(s) could not be read: {'; '.join(result.problems)}"
+        )
 
 
 @data_app.command("stats", epilog=examples("rscovlm data stats built/demo"))

@@ -9,6 +9,7 @@ import typer
 
 from rscovlm.cli.app import eval_app
 from rscovlm.cli.options import Family, examples, out_option
+from rscovlm.errors import InputError
 
 
 class PredFormat(str, Enum):
@@ -97,6 +98,8 @@ def eval_det(
     from rscovlm.files import atomic_write_json
     from rscovlm.formats.classes import get_classes
 
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise InputError(f"--out {out} is a file; give a folder (results go to DIR/{RESULTS_FILE})")
     class_list = get_classes(classes) if classes else None
     if class_list is None and Path(gt).is_dir():
         class_list = get_classes("dota1.0")

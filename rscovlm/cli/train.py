@@ -12,7 +12,7 @@ from rscovlm.cli.options import examples
     epilog=examples(
         "rscovlm train tiny_cpu train.max_steps=20",
         "rscovlm train my_run.yaml optim.lr=1e-5 log.output_dir=runs/a",
-        "rscovlm train rscovlm_official --validate",
+        "rscovlm train rscovlm_official --validate --schema-only",
         "torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official",
         "deepspeed --num_gpus 8 --module rscovlm train rscovlm_official",
     )
@@ -20,16 +20,23 @@ from rscovlm.cli.options import examples
 def train(
     config: str = typer.Argument(..., help="A training YAML, or a shipped name (tiny_cpu, ...)."),
     overrides: list[str] = typer.Argument(None, help="Dotted key=value overrides."),
-    validate_only: bool = typer.Option(False, "--validate", help="Check the config and stop."),
+    validate_only: bool = typer.Option(
+        False, "--validate", help="Check the config and the paths a run opens, then stop."
+    ),
+    schema_only: bool = typer.Option(
+        False, "--schema-only", help="With --validate: skip the paths (check away from the data)."
+    ),
     local_rank: int | None = LOCAL_RANK,
 ) -> None:
     """Co-train a model on a data mixture (one process; launch with torchrun for several).
 
     Checkpoints go to the config's log.output_dir; a rerun resumes from the newest one.
     """
-    from rscovlm.train.config import load_train_config
+    from rscovlm.train.config import check_run_paths, load_train_config
 
     cfg = load_train_config(config, list(overrides or []))
+    if validate_only and not schema_only:
+        check_run_paths(cfg)
     if validate_only:
         typer.echo(f"{config}: valid")
         return

@@ -6,7 +6,8 @@ options) is read by this module, so they all accept the same things and fail the
 * a reference is a file path or the name of a shipped config of that kind (``tiny_cpu``, also
   ``tiny_cpu.yaml`` and the former ``rscovlm/configs/data/<name>.yaml`` paths, so commands
   written against the old layout keep working);
-* the file is read with ``yaml.safe_load`` (JSON is YAML, so DeepSpeed files go the same way);
+* the file is read by :mod:`rscovlm.safe_read` (``yaml.SafeLoader``, UTF-8, bounded size, depth
+  and alias expansion; JSON is YAML, so DeepSpeed files go the same way);
 * dotted ``key=value`` overrides are applied to the raw mapping *before* validation, so a
   misspelt override fails exactly like a misspelt key in the file;
 * validation is the kind's pydantic schema, and any failure is ONE line naming the file and the
@@ -26,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from rscovlm import safe_read
 from rscovlm.errors import InputError
 
 __all__ = [
@@ -223,28 +224,17 @@ def infer_kind(ref: str | Path) -> str:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """PyYAML's several-line message as one line: the problem and where it is."""
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-    return f"{problem}{where}"
-
-
 def read_mapping(path: Path, label: str) -> dict[str, Any]:
-    """The top-level mapping of a YAML (or JSON) file.
+    """The top-level mapping of a YAML (or JSON) file, read by :mod:`rscovlm.safe_read`.
+
+    Plain data only (``yaml.SafeLoader``), UTF-8, within the config limits of size, depth and
+    alias expansion: a 520-byte alias tree never grows into gigabytes here.
 
     Raises:
-        InputError: Unreadable, not YAML, or not a mapping at the top level.
+        InputError: Unreadable, not UTF-8, not YAML, over a limit, or not a mapping at the top
+            level.
     """
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read {label} {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{label} {path} is not a text file: {exc.reason}") from exc
-    except yaml.YAMLError as exc:
-        raise InputError(f"{label} {path} is not valid YAML: {_yaml_problem(exc)}") from exc
+    data = safe_read.read_yaml(path, label)
     if data is None:
         raise InputError(f"{label} {path}: (top level): the file is empty")
     if not isinstance(data, dict):
@@ -271,12 +261,7 @@ def apply_overrides(
         key = key.strip()
         if not sep or not key or any(not part for part in key.split(".")):
             raise InputError(f"{source}: bad override {item!r}; expected dotted.key=value")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            raise InputError(
-                f"{source}: override {key}: value is not YAML: {_yaml_problem(exc)}"
-            ) from exc
+        value = safe_read.loads_yaml(raw, f"{source}: override {key}") if raw.strip() else None
         node = data
         *parents, last = key.split(".")
         for i, part in enumerate(parents):
@@ -407,7 +392,11 @@ def load(
 def header(path: Path) -> list[str]:
     """The comment lines a YAML config opens with, without their ``#`` (JSON has none)."""
     lines = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    try:
+        text = safe_read.read_text(path, "config", errors="replace")
+    except InputError:
+        return []  # an unreadable file has no header; reading it for real reports why
+    for line in text.splitlines():
         if not line.startswith("#"):
             break
         lines.append(line[1:].removeprefix(" "))

@@ -25,10 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rscovlm import configs
-from rscovlm.data.sources import ADAPTERS
+from rscovlm.data.sources import ADAPTERS, check_options
 from rscovlm.errors import InputError
 from rscovlm.imaging import DEFAULT_MAX_PIXELS
 
@@ -53,6 +53,13 @@ class SourceConfig(BaseModel):
         if value not in ADAPTERS:
             raise ValueError(f"unknown adapter {value!r}; known: {', '.join(ADAPTERS)}")
         return value
+
+    @model_validator(mode="after")
+    def _known_options(self) -> SourceConfig:
+        # an unknown or mistyped option fails here, at --validate, not as a TypeError deep in
+        # the build; InputError is a ValueError, so pydantic reports it under this source
+        check_options(self.adapter, self.options)
+        return self
 
 
 class Recipe(BaseModel):

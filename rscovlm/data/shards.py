@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rscovlm import safe_read
 from rscovlm.data.record import Record
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
@@ -58,14 +59,10 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
         InputError: A line is not valid JSON (with its line number).
     """
     path = Path(path)
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+    for lineno, value, reason in safe_read.iter_jsonl_lines(path):
+        if reason is not None:
+            raise InputError(f"{path}:{lineno}: {reason}")
+        yield value
 
 
 def shard_paths(out_dir: str | Path) -> list[Path]:
@@ -94,7 +91,7 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / MANIFEST_NAME
     if not path.is_file():
         raise InputError(f"{out_dir} has no {MANIFEST_NAME}: run `rscovlm data build` first")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid JSON: {exc.msg}") from exc
+    manifest = safe_read.read_json(path, "manifest")
+    if not isinstance(manifest, dict):
+        raise InputError(f"manifest {path} is not a JSON object")
+    return manifest

@@ -2,8 +2,9 @@
 
 :func:`validate_record` checks, in this order, and stops at the first failure:
 
-1. every image path stays inside the data root (``escapes_root``; checked on the normalised
-   path, so symlinks placed inside the root are followed), exists (``missing_image``),
+1. every image path stays inside the data root (``escapes_root``; checked on the resolved path,
+   so a symlink out of the root is refused unless the build follows symlinks), exists
+   (``missing_image``),
    has a readable header (``unreadable_image``), is within the pixel limit (``too_large``),
    decodes (``corrupt_image``: truncated or damaged files) and has the size the annotation
    states, if it states one (``size_mismatch``); unknown sizes are filled in from the header;
@@ -33,6 +34,7 @@ from rscovlm.errors import InputError
 from rscovlm.formats.classes import normalize_label
 from rscovlm.geometry import clip_hbb, clip_quads, quad_to_hbb
 from rscovlm.imaging import image_size, verify_image
+from rscovlm.safe_read import check_inside, printable
 
 __all__ = ["DECODE_PIXELS", "Rejection", "check_image", "validate_record"]
 
@@ -50,13 +52,22 @@ class Rejection:
 
 
 @lru_cache(maxsize=512)
-def check_image(path: str, root: str, max_pixels: int) -> tuple[int, int] | Rejection:
-    """Check one image file (cached per process: many records share an image)."""
-    # Lexical check: a ``..`` or absolute path from an annotation must not leave the root, while
-    # symlinks the user placed inside the root (datasets linked in) are followed.
+def check_image(
+    path: str, root: str, max_pixels: int, follow_symlinks: bool = False
+) -> tuple[int, int] | Rejection:
+    """Check one image file (cached per process: many records share an image).
+
+    A ``..`` or absolute path from an annotation never leaves the root. By default the path is
+    also resolved, so a symlink inside the root that points out of it is refused before the
+    file is opened (a dataset folder is someone else's file tree); ``follow_symlinks`` reads
+    such links where they point (datasets linked into the root on purpose).
+    """
     full = Path(os.path.normpath(Path(root) / path))
     if Path(path).is_absolute() or not full.is_relative_to(Path(os.path.normpath(root))):
-        return Rejection("escapes_root", f"image path {path!r} escapes the data root")
+        return Rejection("escapes_root", f"image path {printable(path)!r} escapes the data root")
+    outside = check_inside(path, root, follow_symlinks=follow_symlinks)
+    if outside:
+        return Rejection("escapes_root", f"image path {outside}")
     if not full.is_file():
         return Rejection("missing_image", f"image file not found: {path}")
     try:
@@ -106,6 +117,8 @@ def validate_record(
     root: str | Path,
     max_pixels: int,
     classes: Collection[str] | None = None,
+    *,
+    follow_symlinks: bool = False,
 ) -> Record | Rejection:
     """Validate (and complete) one record; returns the cleaned record or a :class:`Rejection`.
 
@@ -115,10 +128,11 @@ def validate_record(
         max_pixels: Largest image accepted.
         classes: Allowed object classes (any spelling; compared by normalised label), or
             ``None`` to accept any class.
+        follow_symlinks: Read images through symlinks that leave the root.
     """
     rec = rec.model_copy(deep=True)
     for img in rec.images:
-        checked = check_image(img.path, str(root), max_pixels)
+        checked = check_image(img.path, str(root), max_pixels, follow_symlinks)
         if isinstance(checked, Rejection):
             return checked
         if (img.width, img.height) not in ((None, None), checked):

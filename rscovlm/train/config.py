@@ -24,7 +24,7 @@ The global batch is ``per_device_batch_size × gradient_accumulation_steps × wo
 
 from __future__ import annotations
 
-import json
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from rscovlm import configs
+from rscovlm import configs, safe_read
 from rscovlm.configs import apply_overrides
 from rscovlm.data.mixture_config import MixtureConfig, load_mixture_config
 from rscovlm.errors import InputError
@@ -55,6 +55,7 @@ __all__ = [
     "TrainConfig",
     "TrainSection",
     "apply_overrides",
+    "check_run_paths",
     "deepspeed_config",
     "deepspeed_config_path",
     "load_train_config",
@@ -67,8 +68,29 @@ DEEPSPEED_CONFIGS = tuple(configs.shipped("deepspeed"))
 _FAMILIES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 
+def _is_number(annotation: Any) -> bool:
+    """Whether a field's annotation takes a number (``int``, ``float``, optional or in a
+    union) and not a boolean."""
+    args = typing.get_args(annotation) if typing.get_args(annotation) else (annotation,)
+    if annotation in (int, float):
+        return True
+    return bool(args) and annotation not in (bool,) and any(a in (int, float) for a in args)
+
+
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # ``lr: .inf`` or ``max_grad_norm: .nan`` would pass ``gt=0`` and end a run in NaNs
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``max_steps: true`` is a typo, not step 1 (pydantic's lax mode would take it)."""
+        if isinstance(data, dict):
+            for name, field in cls.model_fields.items():
+                value = data.get(name)
+                if isinstance(value, bool) and _is_number(field.annotation):
+                    raise ValueError(f"{name}: expected a number, got {str(value).lower()}")
+        return data
 
 
 class FreezeSection(_Section):
@@ -350,6 +372,44 @@ def load_train_config(path: str | Path, overrides: list[str] | None = None) -> T
     return configs.load("train", path, list(overrides or []), schema=TrainConfig)
 
 
+def check_run_paths(config: TrainConfig) -> None:
+    """Check the paths a run of ``config`` will open, before anything is loaded.
+
+    The schema cannot know whether ``model.path`` is a checkpoint on this machine; a run
+    would find out only after minutes of start-up (or hours, on a queue). ``--validate`` calls
+    this, so a typo in a path fails at once.
+
+    Raises:
+        InputError: One line naming every path that is missing or of the wrong kind.
+    """
+    problems = []
+    model = Path(config.model.path).expanduser()
+    if config.model.tiny_family is None and not (model / "config.json").is_file():
+        what = "does not exist" if not model.exists() else "holds no config.json"
+        problems.append(f"model.path {config.model.path!r} {what} (a checkpoint directory)")
+    data = config.data
+    if data.built is not None:
+        built = Path(data.built).expanduser()
+        if built.exists() and not built.is_dir():
+            problems.append(f"data.built {data.built!r} is a file, not a folder")
+        elif data.build_recipe is None and not (built / "manifest.json").is_file():
+            problems.append(
+                f"data.built {data.built!r} holds no manifest.json (run `rscovlm data build`)"
+            )
+    elif data.build_recipe is None:
+        problems.append("data.built is not set and no data.build_recipe builds it")
+    if config.dist.strategy == "deepspeed":
+        try:
+            deepspeed_config_path(config.dist.deepspeed)
+        except InputError as exc:
+            problems.append(f"dist.deepspeed: {exc}")
+    output = Path(config.log.output_dir).expanduser()
+    if output.exists() and not output.is_dir():
+        problems.append(f"log.output_dir {config.log.output_dir!r} is a file, not a folder")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
 def shipped_train_configs() -> dict[str, Path]:
     """``{name: path}`` of the training configs shipped in ``rscovlm/configs/train``."""
     return configs.shipped("train")
@@ -387,10 +447,9 @@ def deepspeed_config(config: TrainConfig, world_size: int) -> dict[str, Any]:
         InputError: Unknown name, unreadable file, or a batch that does not split over ranks.
     """
     path = deepspeed_config_path(config.dist.deepspeed)
-    try:
-        ds = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"deepspeed config {path}: {exc}") from exc
+    ds = safe_read.read_json(path, "deepspeed config")
+    if not isinstance(ds, dict):
+        raise InputError(f"deepspeed config {path}: expected a JSON object")
     for key, value in deepspeed_batch_values(config, world_size).items():
         if ds.get(key) == "auto":
             ds[key] = value

@@ -109,6 +109,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from rscovlm.errors import InputError
 from rscovlm.extras import require
+from rscovlm.train._safe_load import check_deepspeed_files, load_plain
 from rscovlm.train._wrapped import find_wrapped
 from rscovlm.train.config import deepspeed_batch_values, deepspeed_config
 from rscovlm.train.export import export_model
@@ -220,9 +221,8 @@ class Engine:
 
     def load(self, where: Path) -> None:
         """Restore what :meth:`save` wrote (collective)."""
-        import torch
 
-        shared = torch.load(where / "train_state.pt", map_location=self.device, weights_only=False)
+        shared = load_plain(where / "train_state.pt", map_location=self.device)
         self.module.load_state_dict(shared["model"])
         self.optimizer.load_state_dict(shared["optimizer"])
         self.scheduler.load_state_dict(shared["scheduler"])
@@ -484,7 +484,7 @@ class FSDPEngine(Engine):
 
         shared: dict[str, Any] = {"model": {}, "optimizer": {}, "scheduler": None}
         if self.rank == 0:  # read once, broadcast shard by shard
-            shared = torch.load(where / "train_state.pt", map_location="cpu", weights_only=False)
+            shared = load_plain(where / "train_state.pt", map_location="cpu")
         options = self._options(broadcast_from_rank0=True)
         set_model_state_dict(self.module, shared["model"], options=options)
         # parameters that never had a gradient (an unused vision tower) have no state yet
@@ -631,6 +631,7 @@ class DeepSpeedEngine(Engine):
         self.model.save_checkpoint(str(where), tag="deepspeed", save_latest=False)
 
     def load(self, where: Path) -> None:
+        check_deepspeed_files(where / "deepspeed")  # DeepSpeed unpickles without weights_only
         path, _ = self.model.load_checkpoint(
             str(where),
             tag="deepspeed",

@@ -34,8 +34,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from rscovlm import safe_read
 from rscovlm.errors import InputError
 from rscovlm.extras import require, require_torch
+from rscovlm.files import atomic_write_text
 from rscovlm.train.checkpoint import (
     latest_checkpoint,
     prune_checkpoints,
@@ -333,6 +335,29 @@ def heldout_loss(loaded: Any, conversations: list[Any], root: str | Path | None 
     return total / max(count, 1)
 
 
+def trim_log(path: Path, step: int) -> None:
+    """Drop the lines of ``log.jsonl`` written after checkpoint ``step`` (by a killed run).
+
+    A resumed run repeats the steps between its checkpoint and the kill; without this the log
+    would hold those steps twice. Lines of step ``<= step`` stay (a skipped-step line carries
+    the step count before it, so one at ``step`` itself came after the checkpoint); a line
+    that is not JSON (torn by the kill) goes.
+    """
+    if not path.is_file():
+        return
+    kept, dropped = [], 0
+    for _lineno, record, _reason in safe_read.iter_jsonl_lines(path, "training log"):
+        done = isinstance(record, dict) and isinstance(record.get("step"), int)
+        if done and (
+            record["step"] < step or (record["step"] == step and not record.get("skipped"))
+        ):
+            kept.append(json.dumps(record) + "\n")
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_text(path, "".join(kept))
+
+
 def run(
     cfg: TrainConfig, stream: SampleStream | None = None, *, stop_after: int | None = None
 ) -> RunResult:
@@ -390,6 +415,8 @@ def run(
         step = restore_checkpoint(latest, engine, stream, rank)
     if rank == 0:
         (output_dir / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    if rank == 0:
+        trim_log(output_dir / "log.jsonl", step)
     log = (output_dir / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
     board = None
     if rank == 0 and "tensorboard" in cfg.log.loggers:

@@ -52,7 +52,7 @@ def test_polygons_boxes_and_bad_entries(tmp_path: Path) -> None:
     assert "neither" in reasons[4]
 
 
-@pytest.mark.parametrize(("content", "match"), [("{", "not valid json"), ("[]", "not a COCO")])
+@pytest.mark.parametrize(("content", "match"), [("{", "not valid JSON"), ("[]", "not a COCO")])
 def test_unreadable_files_raise_input_error(tmp_path: Path, content: str, match: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(content)

@@ -72,7 +72,7 @@ def test_table_and_readers_refuse_or_count_bad_input(tmp_path: Path) -> None:
     reasons = [r for _, r in iter_jsonl(tmp_path / "bad.jsonl")]
     assert reasons == [
         "hbb needs 4 finite numbers",
-        "not JSON (Expecting value)",
+        "not valid JSON (Expecting value at line 1, column 1)",
         "not a JSON object",
         "score is not a finite number",
     ]

@@ -8,7 +8,10 @@ every entry it cannot read, in a stable order. A recipe names adapters by the ke
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
+import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +20,18 @@ from typing import TYPE_CHECKING, Any
 from rscovlm.errors import InputError
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from rscovlm.data.record import BadEntry, Record
 
-__all__ = ["ADAPTERS", "AdapterSpec", "get_adapter", "run_adapter"]
+__all__ = [
+    "ADAPTERS",
+    "AdapterSpec",
+    "check_options",
+    "get_adapter",
+    "options_schema",
+    "run_adapter",
+]
 
 Adapter = Callable[..., Iterator["Record | BadEntry"]]
 
@@ -108,6 +120,53 @@ def get_adapter(name: str) -> AdapterSpec:
         return ADAPTERS[name]
     except KeyError:
         raise InputError(f"unknown adapter {name!r}; known: {', '.join(ADAPTERS)}") from None
+
+
+_FIXED = ("root", "path", "source", "split")
+"""Adapter parameters the build fills itself; every other keyword is a recipe option."""
+
+
+@functools.cache
+def options_schema(name: str) -> type[BaseModel]:
+    """The pydantic model of adapter ``name``'s options, from its keyword parameters.
+
+    Built from the adapter's own signature and type hints, so the options a recipe may give
+    are exactly the ones the adapter declares, with their types and defaults.
+    """
+    from pydantic import ConfigDict, create_model
+
+    fn = get_adapter(name).fn
+    # the adapters import Record/BadEntry for annotations only (lazy modules): give them here
+    from rscovlm.data.record import BadEntry, Record
+
+    hints = typing.get_type_hints(fn, localns={"Record": Record, "BadEntry": BadEntry})
+    fields: dict[str, Any] = {}
+    for param in inspect.signature(fn).parameters.values():
+        if param.name in _FIXED or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (hints.get(param.name, Any), default)
+    config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    return create_model(f"{name}_options", __config__=config, **fields)
+
+
+def check_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against adapter ``name``'s declared options (names and types).
+
+    Raises:
+        InputError: An unknown option (with a did-you-mean) or a value of the wrong type, one
+            line naming the option.
+    """
+    from pydantic import ValidationError
+
+    from rscovlm import configs
+
+    schema = options_schema(name)
+    try:
+        schema.model_validate(options)
+    except ValidationError as exc:
+        raise InputError(f"options: {configs.error_line(exc, schema)}") from None
+    return options
 
 
 def run_adapter(

@@ -9,7 +9,6 @@ build, so a missing or broken image becomes a rejected record with its reason th
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import xml.etree.ElementTree as ET
@@ -17,7 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rscovlm import safe_read
 from rscovlm.data.record import BadEntry, ImageRef, Instance, Record
+from rscovlm.errors import InputError
 from rscovlm.files import IMAGE_SUFFIXES
 
 __all__ = [
@@ -91,7 +92,8 @@ def detection_record(
 
 def read_id_list(path: Path) -> list[str]:
     """The non-empty, stripped lines of a split list file (image ids or indices), in order."""
-    return [s.strip() for s in path.read_text().splitlines() if s.strip()]
+    text = safe_read.read_text(path, "split list", errors="replace")
+    return [s.strip() for s in text.splitlines() if s.strip()]
 
 
 def find_image(
@@ -109,11 +111,13 @@ def find_image(
 def parse_xml(path: Path) -> ET.Element | str:
     """The root element of an XML file, or the reason it cannot be read."""
     try:
-        return ET.parse(path).getroot()
+        return ET.fromstring(safe_read.read_bytes(path, "XML file"))
     except ET.ParseError as exc:
         return f"malformed XML ({exc})"
-    except OSError as exc:
-        return f"cannot read file ({exc.strerror or exc})"
+    except InputError as exc:
+        return str(exc)
+    except RecursionError:
+        return "malformed XML (nested too deeply)"
 
 
 def xml_text(node: ET.Element, tag: str, default: str = "") -> str:
@@ -156,31 +160,29 @@ def iter_json_entries(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """``(position, entry, error)`` for each entry of a json list or a JSONL file.
 
     A json list (or one json object, or a dict of lists under a ``key`` read by the caller)
-    gives positions 0, 1, ...; a JSONL file gives line numbers, and a line that is not valid
-    JSON gives ``(lineno, None, reason)``. A whole-file json that does not parse raises
-    ``ValueError`` (``json.JSONDecodeError``).
+    gives positions 0, 1, ...; a JSONL file gives line numbers, and a line that cannot be read
+    (not JSON, not UTF-8, too deep, a number too long: :mod:`rscovlm.safe_read`) gives
+    ``(lineno, None, reason)``. A whole-file json that cannot be read raises
+    :class:`~rscovlm.errors.InputError` naming the file and the reason.
     """
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        for i, entry in enumerate(json.loads(text)):
-            yield i, entry, None
-        return
-    if path.suffix.lower() != ".jsonl" and stripped.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            data = None
-        if data is not None:
-            yield 0, data, None
+    if path.suffix.lower() != ".jsonl":
+        text = safe_read.read_text(path, "annotation file")
+        stripped = text.lstrip()
+        if stripped.startswith("["):
+            data = safe_read.loads_json(text, f"annotation file {safe_read.printable(path)}")
+            for i, entry in enumerate(data):
+                yield i, entry, None
             return
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line), None
-        except json.JSONDecodeError as exc:
-            yield lineno, None, f"line {lineno} is not valid JSON ({exc.msg})"
+        if stripped.startswith("{"):
+            try:
+                data = safe_read.loads_json(text, f"annotation file {path}")
+            except InputError:
+                data = None  # maybe JSONL under a .json name: read line by line below
+            if data is not None:
+                yield 0, data, None
+                return
+    for lineno, entry, reason in safe_read.iter_jsonl_lines(path, "annotation file"):
+        yield lineno, entry, None if reason is None else f"line {lineno}: {reason}"
 
 
 def json_paths(root: str | Path, path: str, image_root: str | None) -> tuple[Path, Path, Path]:
@@ -218,8 +220,8 @@ def iter_json_items(
                 yield bad(source, root, file, entry_id, f"invalid entry ({reason})")
                 continue
             yield item
-    except (OSError, ValueError) as exc:
-        yield bad(source, root, file, file.name, f"cannot read file ({exc})")
+    except (OSError, ValueError) as exc:  # InputError is a ValueError
+        yield bad(source, root, file, safe_read.printable(file.name), f"cannot read file ({exc})")
 
 
 def iter_sorted_files(folder: Path, suffixes: Iterable[str]) -> Iterator[Path]:

@@ -15,11 +15,11 @@ Remote Sensing Image Captioning", TGRS 2022. Licence: research use.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rscovlm import safe_read
 from rscovlm.data.record import Record
 from rscovlm.data.sources._common import Item, bad, rel
 
@@ -27,7 +27,7 @@ __all__ = ["iter_karpathy_records", "iter_nwpu_caption_records"]
 
 
 def _load(file: Path) -> Any:
-    return json.loads(file.read_text(encoding="utf-8"))
+    return safe_read.read_json(file, "caption file")
 
 
 def iter_karpathy_records(

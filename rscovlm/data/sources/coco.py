@@ -9,7 +9,6 @@ official RSCoVLM DOTA-512 training files are of this form, with each oriented ob
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm import safe_read
 from rscovlm.data.record import Box, Instance, Record
 from rscovlm.data.sources._common import Item, bad, rel
 from rscovlm.errors import InputError
@@ -72,48 +72,79 @@ def read_coco_detection(path: str | Path) -> CocoDetection:
     Raises:
         InputError: the file cannot be read or is not a COCO detection json at all.
     """
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read COCO json {path}: {exc.strerror or exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not valid json: {exc.msg} at line {exc.lineno}") from exc
+    data = safe_read.read_json(path, "COCO json")  # InputError: unreadable, not UTF-8, bounds
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise InputError(f"{path} is not a COCO detection json (no 'images' list)")
     result = CocoDetection()
-    for cat in data.get("categories", []):
-        if isinstance(cat, dict) and "id" in cat and "name" in cat:
+    categories = data.get("categories", [])
+    for cat in categories if isinstance(categories, list) else [categories]:
+        if isinstance(cat, dict) and _is_id(cat.get("id")) and "name" in cat:
+            if cat["id"] in result.categories:
+                result.bad_entries.append((_shown(cat), f"duplicate category id {cat['id']!r}"))
+                continue
             result.categories[cat["id"]] = str(cat["name"])
         else:
-            result.bad_entries.append((repr(cat)[:80], "category without id and name"))
+            result.bad_entries.append((_shown(cat), "category without id and name"))
     for img in data["images"]:
-        try:
-            image = CocoImage(
-                img["id"], str(img["file_name"]), int(img["width"]), int(img["height"])
-            )
-        except (KeyError, TypeError, ValueError):
-            result.bad_entries.append(
-                (repr(img)[:80], "image without id, file_name, width, height")
-            )
+        image = _parse_image(img)
+        if isinstance(image, str):
+            result.bad_entries.append((_shown(img), image))
+            continue
+        if image.id in result.images:
+            # two images under one id would share (and steal) each other's annotations: the
+            # first keeps the id, the second is reported, never silently overwritten
+            result.bad_entries.append((_shown(img), f"duplicate image id {image.id!r}"))
             continue
         result.images[image.id] = image
         result.objects.setdefault(image.id, [])
-    for ann in data.get("annotations", []):
+    annotations = data.get("annotations", [])
+    for ann in annotations if isinstance(annotations, list) else [annotations]:
         parsed = _parse_annotation(ann, result.categories)
         if isinstance(parsed, str):
-            result.bad_entries.append((repr(ann)[:80], parsed))
+            result.bad_entries.append((_shown(ann), parsed))
             continue
         image_id, obj = parsed
         if image_id not in result.images:
-            result.bad_entries.append((repr(ann)[:80], f"unknown image_id {image_id!r}"))
+            result.bad_entries.append((_shown(ann), f"unknown image_id {image_id!r}"))
             continue
         result.objects[image_id].append(obj)
     return result
 
 
+def _is_id(value: Any) -> bool:
+    """COCO ids are numbers or strings (a list or an object cannot key anything)."""
+    return isinstance(value, (int, str)) and not isinstance(value, bool)
+
+
+def _shown(entry: Any) -> str:
+    """The start of an entry, for its report line (surrogate-safe, at most 80 characters)."""
+    return safe_read.printable(repr(entry)[:80])
+
+
+def _parse_image(img: Any) -> CocoImage | str:
+    """One ``images`` entry, or the reason it cannot be one."""
+    if not isinstance(img, dict) or not all(k in img for k in ("id", "file_name")):
+        return "image without id, file_name, width, height"
+    if not _is_id(img["id"]):
+        return f"image id must be a number or a string, got {type(img['id']).__name__}"
+    size = []
+    for key in ("width", "height"):
+        value = img.get(key)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)  # some converters write sizes as strings
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "image without id, file_name, width, height"
+        if not math.isfinite(value) or value <= 0 or value != int(value):
+            return f"image {key} must be a positive whole number, got {value!r}"
+        size.append(int(value))
+    return CocoImage(img["id"], str(img["file_name"]), size[0], size[1])
+
+
 def _parse_annotation(ann: Any, categories: dict[int | str, str]) -> tuple[Any, CocoObject] | str:
     if not isinstance(ann, dict):
         return "annotation is not an object"
+    if not _is_id(ann.get("category_id")) or not _is_id(ann.get("image_id")):
+        return "image_id and category_id must be numbers or strings"
     if ann.get("category_id") not in categories:
         return f"unknown category_id {ann.get('category_id')!r}"
     difficult = bool(ann.get("difficult", 0) or ann.get("ignore", 0) or ann.get("iscrowd", 0))
@@ -123,7 +154,7 @@ def _parse_annotation(ann: Any, categories: dict[int | str, str]) -> tuple[Any, 
         bbox = ann.get("bbox")
         try:
             x, y, w, h = (float(v) for v in bbox)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return "neither a 4-vertex polygon nor a bbox [x, y, w, h]"
         quad = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
     if not np.isfinite(quad).all():
@@ -142,7 +173,7 @@ def _polygon_quad(segmentation: Any) -> NDArray[np.float64] | None:
         return None
     try:
         values = [float(v) for v in poly]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if not all(math.isfinite(v) for v in values):
         return None

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from rscovlm import safe_read
 from rscovlm.errors import InputError
 
 if TYPE_CHECKING:
@@ -212,10 +213,7 @@ def read_dota_columns(path: str | Path) -> DotaLabelColumns:
 
 def read_dota_labels(path: str | Path) -> DotaLabelFile:
     """Read one DOTA label file; raises :class:`InputError` only when the file is unreadable."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise InputError(f"cannot read DOTA label file {path}: {exc.strerror or exc}") from exc
+    text = safe_read.read_text(path, "DOTA label file", errors="replace")
     return parse_dota_labels(text)
 
 

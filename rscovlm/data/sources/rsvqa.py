@@ -19,11 +19,11 @@ Licence: CC BY 4.0 (annotations); images under their providers' terms.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rscovlm import safe_read
 from rscovlm.data.record import QA, Record
 from rscovlm.data.sources._common import Item, bad, find_image, rel
 
@@ -31,7 +31,7 @@ __all__ = ["iter_rsvqa_records"]
 
 
 def _load(file: Path, key: str) -> list[dict[str, Any]]:
-    data = json.loads(file.read_text(encoding="utf-8"))
+    data = safe_read.read_json(file, "RSVQA file")
     rows = data.get(key) if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ValueError(f"no {key!r} list")
@@ -64,7 +64,7 @@ def iter_rsvqa_records(
     try:
         questions = _load(files["questions"], "questions")
         answers = {a.get("id"): a for a in _load(files["answers"], "answers")}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:  # TypeError: an unhashable id
         yield bad(source, root, files["questions"], split, f"cannot read split files ({exc})")
         return
     if image_dir is None:

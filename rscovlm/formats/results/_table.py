@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from rscovlm import geometry
 from rscovlm.errors import InputError
+from rscovlm.safe_read import iter_jsonl_lines, printable
 
 if TYPE_CHECKING:
     from rscovlm.imaging import RasterInfo
@@ -123,22 +123,21 @@ class ResultBox:
 def json_lines(path: str | Path) -> Iterator[tuple[str, dict[str, Any] | str]]:
     """``(where, object)`` for each JSON-object line, ``(where, reason)`` for a bad one.
 
-    ``where`` is ``<file name>:<line number>``; blank lines are skipped.
+    ``where`` is ``<file name>:<line number>``; blank lines are skipped. Lines are read by
+    :func:`rscovlm.safe_read.iter_jsonl_lines`: a line that is not UTF-8, too deep, too long or
+    holds a 400-digit number is one bad row, and the file goes on.
+
+    Raises:
+        InputError: The file cannot be opened.
     """
     path = Path(path)
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for lineno, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            where = f"{path.name}:{lineno}"
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                yield where, f"not JSON ({exc.msg})"
-                continue
-            if not isinstance(record, dict):
-                yield where, "not a JSON object"
-                continue
+    for lineno, record, reason in iter_jsonl_lines(path, "predictions"):
+        where = f"{printable(path.name)}:{lineno}"
+        if reason is not None:
+            yield where, reason
+        elif not isinstance(record, dict):
+            yield where, "not a JSON object"
+        else:
             yield where, record
 
 

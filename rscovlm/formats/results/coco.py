@@ -18,6 +18,7 @@ from rscovlm import geometry
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
 from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultColumns
+from rscovlm.safe_read import read_json
 
 __all__ = ["read_coco_columns", "read_coco_results", "write_coco"]
 
@@ -79,18 +80,19 @@ def read_coco_columns(path: str | Path) -> ResultColumns:
         InputError: The file is not JSON or has no ``images`` / ``annotations`` lists.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read COCO results {path}: {exc}") from exc
+    doc = read_json(path, "COCO results")
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise InputError(f"{path} is not a COCO json (no 'annotations' list)")
     names = {
         i["id"]: Path(str(i.get("file_name", i["id"]))).stem
         for i in doc.get("images", [])
-        if isinstance(i, dict) and "id" in i
+        if isinstance(i, dict) and isinstance(i.get("id"), (int, str))
     }
-    cats = {c["id"]: str(c["name"]) for c in doc.get("categories", []) if isinstance(c, dict)}
+    cats = {
+        c["id"]: str(c.get("name"))
+        for c in doc.get("categories", [])
+        if isinstance(c, dict) and isinstance(c.get("id"), (int, str))
+    }
     bad: list[tuple[int, str]] = []
     pos, images, labels, values, scores, scored = [], [], [], [], [], []
     for k, ann in enumerate(doc["annotations"]):
@@ -101,7 +103,11 @@ def read_coco_columns(path: str | Path) -> ResultColumns:
         if isinstance(coords, str):
             bad.append((k, coords))
             continue
-        if ann.get("image_id") not in names or ann.get("category_id") not in cats:
+        image_id, category_id = ann.get("image_id"), ann.get("category_id")
+        if not isinstance(image_id, (int, str)) or not isinstance(category_id, (int, str)):
+            bad.append((k, "image_id and category_id must be numbers or strings"))
+            continue
+        if image_id not in names or category_id not in cats:
             bad.append((k, "unknown image_id or category_id"))
             continue
         score = ann.get("score")

@@ -23,6 +23,7 @@ from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
 from rscovlm.formats.results._table import DetectionTable, ResultBox
 from rscovlm.imaging import pixel_to_map
+from rscovlm.safe_read import read_json
 
 __all__ = ["read_geojson", "write_geojson"]
 
@@ -86,10 +87,7 @@ def read_geojson(path: str | Path) -> Iterator[tuple[str, ResultBox | str]]:
         InputError: The file is not JSON or not a FeatureCollection.
     """
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"cannot read GeoJSON {path}: {exc}") from exc
+    doc = read_json(path, "GeoJSON")
     if not isinstance(doc, dict) or not isinstance(doc.get("features"), list):
         raise InputError(f"{path} is not a GeoJSON FeatureCollection")
     default_id = (doc.get("properties") or {}).get("image_id")
