@@ -90,6 +90,7 @@ def test_malformed_requests_get_4xx_and_server_keeps_serving(server: str, demo_i
     ok = {"model": "tiny", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]}
     url_img = image_data_url(demo_image)
     image_msg = {"type": "image_url", "image_url": {"url": url_img}}
+    bad_image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     cases = [
         (b"{not json", 400, "bad_json"),
         (b"x" * 3_000_000, 413, "body_too_large"),
@@ -125,11 +126,7 @@ def test_malformed_requests_get_4xx_and_server_keeps_serving(server: str, demo_i
         (b"[" * 200_000 + b"]" * 200_000, 400, "bad_json"),  # nested past the recursion limit
         (json.dumps({**ok, "stream": "yes"}).encode(), 400, "invalid_request"),
         (
-            json.dumps(
-                {**ok, "messages": [{"role": "user", "content": [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
-                ]}]}  # fmt: skip
-            ).encode(),
+            json.dumps({**ok, "messages": [{"role": "user", "content": [bad_image]}]}).encode(),
             400,
             "invalid_request",
         ),
