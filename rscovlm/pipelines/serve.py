@@ -126,6 +126,7 @@ class ServerConfig:
         max_queue: Requests waiting for generation at most; more get 429.
         backlog: The listen backlog (connections the kernel holds before ``accept``).
         read_timeout: Seconds a socket may stay silent while a request is read.
+        decode_wait: Seconds a request waits for room in the decoding budget (then 503).
         access_log: One line per request on stderr.
     """
 
@@ -145,6 +146,7 @@ class ServerConfig:
     max_queue: int = 64
     backlog: int = 256
     read_timeout: float = 30.0
+    decode_wait: float = 120.0
     access_log: bool = True
 
     def __post_init__(self) -> None:
@@ -249,13 +251,15 @@ def _open_image(url: str, index: int, backend: Backend, config: ServerConfig) ->
     return _PendingImage(index, image, cmap)
 
 
-def _decode(pending: _PendingImage, part: ImagePart, budget: PixelBudget) -> Image.Image:
+def _decode(
+    pending: _PendingImage, part: ImagePart, budget: PixelBudget, wait: float
+) -> Image.Image:
     """Decode one image within the budget and bring it to its band size at once."""
     from rscovlm.model.encoding import prepare_image
 
     w, h = draft_size(pending.image, pending.cmap.resized_size)
     cost = w * h
-    budget.acquire(cost, timeout=30.0)
+    budget.acquire(cost, timeout=wait)
     try:
         try:
             decoded = decode_reduced(pending.image, pending.cmap.resized_size)
@@ -399,7 +403,8 @@ def parse_chat_request(
         raise ApiError(413, f"the request's {len(found)} images have {total} pixels, over the "
                             f"limit {config.max_request_pixels}", "image_too_large")  # fmt: skip
     budget = budget or PixelBudget(config.max_decode_pixels)
-    images = [_decode(pending, part, budget) for part, pending in found]  # one at a time
+    wait = config.decode_wait
+    images = [_decode(pending, part, budget, wait) for part, pending in found]  # one at a time
     conv = Conversation(parsed, get_family(backend.family), {"request": True})
     include_usage = bool(options.get("include_usage", False))
     return ChatRequest(conv, images, params, stream, include_usage)

@@ -52,7 +52,7 @@ def tiny_server(hf: Any) -> Iterator[int]:
 
 
 def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any, dict]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
     data = None if body is None else json.dumps(body).encode()
     conn.request(method, path, data, {"Content-Type": "application/json"})
     resp = conn.getresponse()
@@ -132,7 +132,7 @@ def test_hf_should_stop_ends_a_reply_early(hf: Any) -> None:
     params = GenerationParams(max_new_tokens=20)
     convs = [question_conversation("a"), question_conversation("b")]
     out = hf.generate(convs, params, should_stop=lambda k: k == 0)
-    assert out[0].usage.completion_tokens == 1 and out[1].usage.completion_tokens == 20
+    assert out[0].usage.completion_tokens <= 2 and out[1].usage.completion_tokens == 20
 
 
 class GatedBackend(ReplayBackend):
@@ -329,7 +329,8 @@ old server: +3.1 GB for one such request, 6.5 GB for two)."""
 
 def test_eight_concurrent_requests_of_eight_8192_images_stay_bounded() -> None:
     backend = ReplayBackend(lambda conv: "ok", record_images=False)
-    httpd, port = _start(backend, ServerConfig("tiny", port=0, access_log=False))
+    config = ServerConfig("tiny", port=0, decode_wait=600, access_log=False)
+    httpd, port = _start(backend, config)
     body = _chat([{"type": "image_url", "image_url": {"url": _png_url(8192)}}] * 8)
     base = _rss()
     peak = [base]
