@@ -32,8 +32,11 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "NATIVE_READ_PIXELS",
     "RasterInfo",
+    "decode_reduced",
+    "draft_size",
     "image_size",
     "map_to_pixel",
+    "open_image_bytes",
     "open_image_checked",
     "open_raster",
     "pixel_to_map",
@@ -109,6 +112,66 @@ def open_image_checked(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot decode image {path}: {exc}") from exc
     return img
+
+
+def open_image_bytes(raw: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """An encoded image held in memory, opened lazily: header read, size checked, no pixels.
+
+    The caller decides when (and at what reduction) to decode with :func:`decode_reduced`, so a
+    server can account for the pixels a decode will cost before it spends them. Messages never
+    carry Python reprs (they go back to remote clients).
+
+    Raises:
+        InputError: Not an image PIL recognises, or over ``max_pixels`` by its header.
+    """
+    import io
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(
+            f"image is over PIL's decompression-bomb limit ({max_pixels} allowed)"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError("not a recognised image format (PNG, JPEG, TIFF, WebP …)") from exc
+    width, height = img.size
+    if width * height > max_pixels:
+        raise InputError(
+            f"image is {width}x{height} = {width * height} pixels, over the limit {max_pixels}"
+        )
+    return img
+
+
+def decode_reduced(img: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """Decode a lazily opened image, no larger than needed for a ``target`` ``(w, h)``.
+
+    JPEG decodes at 1/2, 1/4 or 1/8 scale straight from the DCT (``Image.draft``) when the
+    target allows, which cuts the decoded pixels (and memory) by up to 64×; other formats
+    decode whole. The result is at least ``target`` in each side or the full image.
+
+    Raises:
+        InputError: Truncated or corrupt data.
+    """
+    if img.format == "JPEG":
+        img.draft("RGB", target)
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError("the image data is truncated or corrupt") from exc
+    return img
+
+
+def draft_size(img: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
+    """The ``(w, h)`` :func:`decode_reduced` will decode ``img`` at (its cost, known before)."""
+    width, height = img.size
+    if img.format != "JPEG":
+        return width, height
+    scale = 1
+    while scale < 8 and width // (scale * 2) >= target[0] and height // (scale * 2) >= target[1]:
+        scale *= 2
+    return -(-width // scale), -(-height // scale)
 
 
 def verify_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:

@@ -12,6 +12,7 @@ import typer
 
 from rscovlm.cli.app import app
 from rscovlm.cli.options import (
+    BackendName,
     DetectBox,
     DetectFormat,
     ModelOptions,
@@ -167,36 +168,58 @@ def detect(
     epilog=examples(
         "rscovlm serve --model RSCoVLM-7B --port 8000",
         "rscovlm serve --model RSCoVLM-7B --host 0.0.0.0 --require-key-env RSCOVLM_KEY",
+        "rscovlm serve --model runs/dota/final --served-name dota-7b --max-batch 16",
         "rscovlm serve --backend vllm --model RSCoVLM-7B --dtype bfloat16",
     )
 )
 @model_options
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
-    port: int = typer.Option(8000, "--port", min=0, max=65535, help="TCP port (0: any free)."),
-    name: str | None = typer.Option(None, "--name", help="Served model id (--model's name)."),
+    port: int = typer.Option(8000, "--port", help="TCP port (0: any free)."),
+    name: str | None = typer.Option(
+        None, "--served-name", "--name", help="Served model id (default: the checkpoint's run)."
+    ),
     require_key_env: str | None = typer.Option(
         None, "--require-key-env", help="Env variable of the API key clients must send."
     ),
     max_images: int = typer.Option(8, "--max-images", min=1, help="Images per request at most."),
     max_body_mb: int = typer.Option(32, "--max-body-mb", min=1, help="Request body limit (MB)."),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="Requests per generate call."),
+    max_queue: int = typer.Option(64, "--max-queue", min=1, help="Waiting requests (then 429)."),
+    default_max_tokens: int = typer.Option(
+        512, "--default-max-tokens", min=1, help="max_tokens of a request that gives none."
+    ),
     *,
     models: ModelOptions,
 ) -> None:
-    """Serve a model as an OpenAI-compatible /v1/chat/completions and /v1/models."""
-    from pathlib import Path
+    """Serve a model as an OpenAI-compatible /v1/chat/completions (streaming too) and /v1/models.
 
-    from rscovlm.pipelines.serve import ServerConfig
+    The address, port and key variable are checked before the model loads.
+    """
+    from rscovlm.pipelines.serve import ServerConfig, bind_server, served_model_name
     from rscovlm.pipelines.serve import serve as run_server
 
+    models.check()
+    served = name or (
+        models.model if models.backend is BackendName.openai else served_model_name(models.model)
+    )
     config = ServerConfig(
-        name or Path(models.model).name,
+        served,
         host=host,
         port=port,
         api_key_env=require_key_env,
         max_images=max_images,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        max_batch=max_batch,
+        max_queue=max_queue,
+        default_max_tokens=default_max_tokens,
     )
-    backend = models.build()
-    typer.echo(f"serving {config.model_name} on http://{host}:{port}/v1", err=True)
-    run_server(backend, config)
+    server = bind_server(config)  # before the (slow) model load
+    try:
+        backend = models.build()
+    except BaseException:
+        server.server_close()
+        raise
+    bound_host, bound_port = server.server_address[:2]
+    typer.echo(f"serving {config.model_name} on http://{bound_host}:{bound_port}/v1", err=True)
+    run_server(backend, config, server)

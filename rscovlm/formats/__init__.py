@@ -105,6 +105,7 @@ from rscovlm.formats.tool_calls import (
     ZoomCallParse,
     encode_zoom_call,
     parse_zoom_call,
+    stable_reply_prefix,
     strip_think,
 )
 
@@ -201,6 +202,7 @@ __all__ = [
     "scene_classes_str",
     "scene_cls_prompt",
     "segmentation_prompt",
+    "stable_reply_prefix",
     "strip_mcq_suffix",
     "strip_think",
     "vhm_scene_cls_question",

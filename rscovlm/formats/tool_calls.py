@@ -33,6 +33,7 @@ __all__ = [
     "ZoomCallParse",
     "encode_zoom_call",
     "parse_zoom_call",
+    "stable_reply_prefix",
     "strip_think",
 ]
 
@@ -171,3 +172,31 @@ def strip_think(text: str) -> str:
         'A'
     """
     return _THINK_RE.sub("", text, count=1).strip()
+
+
+def stable_reply_prefix(partial: str) -> str:
+    """The part of ``strip_think(final)`` already certain when the reply so far is ``partial``.
+
+    A streamed reply must add up to the reply a non-streamed request gets, yet
+    :func:`strip_think` drops a leading think block and strips both ends. So a stream holds back
+    what may still change: a possible or unterminated ``<think>`` opening (it would vanish
+    once closed, or stay when it never is), trailing whitespace (stripped if nothing follows)
+    and a trailing U+FFFD (half of a multi-byte character still being generated).
+
+    Examples:
+        >>> stable_reply_prefix("  A b ")
+        'A b'
+        >>> stable_reply_prefix("<thi"), stable_reply_prefix("<think>x")
+        ('', '')
+        >>> stable_reply_prefix("<think>x</think>\\n Yes")
+        'Yes'
+    """
+    text = partial.lstrip()
+    if text and "<think>".startswith(text):
+        return ""
+    if text.startswith("<think>"):
+        closed = _THINK_RE.match(text)
+        if closed is None:
+            return ""
+        text = text[closed.end() :].lstrip()
+    return text.rstrip().rstrip("\ufffd").rstrip()

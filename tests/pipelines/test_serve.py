@@ -90,6 +90,7 @@ def test_malformed_requests_get_4xx_and_server_keeps_serving(server: str, demo_i
     ok = {"model": "tiny", "max_tokens": 3, "messages": [{"role": "user", "content": "hi"}]}
     url_img = image_data_url(demo_image)
     image_msg = {"type": "image_url", "image_url": {"url": url_img}}
+    bad_image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
     cases = [
         (b"{not json", 400, "bad_json"),
         (b"x" * 3_000_000, 413, "body_too_large"),
@@ -120,12 +121,21 @@ def test_malformed_requests_get_4xx_and_server_keeps_serving(server: str, demo_i
             "invalid_request",
         ),
         (json.dumps({**ok, "messages": []}).encode(), 400, "invalid_request"),
-        (json.dumps({**ok, "stream": True}).encode(), 400, "invalid_request"),
+        (b'{"model": "tiny", "temperature": NaN, "messages": []}', 400, "bad_json"),
+        (json.dumps({**ok, "temperature": 1e999}).encode(), 400, "bad_json"),  # Infinity
+        (b"[" * 200_000 + b"]" * 200_000, 400, "bad_json"),  # nested past the recursion limit
+        (json.dumps({**ok, "stream": "yes"}).encode(), 400, "invalid_request"),
+        (
+            json.dumps({**ok, "messages": [{"role": "user", "content": [bad_image]}]}).encode(),
+            400,
+            "invalid_request",
+        ),
     ]
     for body, status, code in cases:
         got, payload = _post(url, body)
         assert got == status, payload
         assert payload["error"]["code"] == code and payload["error"]["message"]
+        assert " object at 0x" not in payload["error"]["message"]  # no Python reprs leak
         assert _post(url, json.dumps(ok).encode())[0] == 200  # still serving
     with urllib.request.urlopen(f"{server}/v1/models", timeout=10) as resp:
         assert json.loads(resp.read())["data"][0]["id"] == "tiny"

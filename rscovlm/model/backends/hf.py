@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,67 @@ from rscovlm.model.encoding import encode
 from rscovlm.model.loading import LoadedModel, load_checkpoint
 from rscovlm.resolution import PixelBand
 
-__all__ = ["HFBackend"]
+__all__ = ["HFBackend", "OnText", "ShouldStop"]
 
 MAX_NEW_TOKENS_CAP = 16384
+
+OnText = Callable[[int, str], None]
+"""``on_text(index, text)``: the reply of conversation ``index`` so far (raw, cumulative)."""
+ShouldStop = Callable[[int], bool]
+"""``should_stop(index)``: whether to stop conversation ``index`` now (its client left)."""
+
+
+def _stream_hooks(
+    tokenizer: Any, offset: int, rows: int, on_text: OnText | None, should_stop: ShouldStop | None
+) -> dict[str, Any]:
+    """``generate`` keyword arguments that report each row's text after every decoding step
+    and stop rows whose caller went away.
+
+    Built only when asked for, so the plain path is the one the rest of the project measures.
+    The streamer decodes the whole reply so far each step (not token by token), so the last
+    text reported is exactly the final reply's decode, multi-byte characters included.
+    """
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.streamers import BaseStreamer
+
+    torch = require_torch()
+    kwargs: dict[str, Any] = {}
+    if on_text is not None:
+        tokens: list[list[int]] = [[] for _ in range(rows)]
+        done = [False] * rows
+
+        class _Streamer(BaseStreamer):  # type: ignore[misc]
+            prompt_seen = False
+
+            def put(self, value: Any) -> None:
+                if not self.prompt_seen:  # the first call carries the prompt
+                    self.prompt_seen = True
+                    return
+                for row, tok in enumerate(value.reshape(rows, -1)[:, -1].tolist()):
+                    if done[row]:
+                        continue
+                    if tok in STOP_IDS:
+                        done[row] = True
+                        continue
+                    tokens[row].append(int(tok))
+                    text = tokenizer.decode(
+                        tokens[row], skip_special_tokens=True, clean_up_tokenization_spaces=False
+                    )
+                    on_text(offset + row, text)
+
+            def end(self) -> None:
+                pass
+
+        kwargs["streamer"] = _Streamer()
+    if should_stop is not None:
+
+        class _Cancelled(StoppingCriteria):  # type: ignore[misc]
+            def __call__(self, input_ids: Any, scores: Any, **_: Any) -> Any:
+                flags = [should_stop(offset + row) for row in range(input_ids.shape[0])]
+                return torch.tensor(flags, dtype=torch.bool, device=input_ids.device)
+
+        kwargs["stopping_criteria"] = StoppingCriteriaList([_Cancelled()])
+    return kwargs
 
 
 class HFBackend:
@@ -75,21 +133,35 @@ class HFBackend:
         self.root = root
         self.name = self.lm.path.name
 
-    def _max_new_tokens(self, params: GenerationParams) -> int:
-        if params.max_new_tokens is not None:
-            return params.max_new_tokens
+    @property
+    def max_new_tokens_limit(self) -> int:
+        """The most tokens one reply may take: the model's context, at most 16384 (what a
+        server caps a request's ``max_tokens`` at)."""
         config = self.lm.model.config
         text = getattr(config, "text_config", config)
         limit = getattr(text, "max_position_embeddings", None) or MAX_NEW_TOKENS_CAP
         return min(int(limit), MAX_NEW_TOKENS_CAP)
+
+    def _max_new_tokens(self, params: GenerationParams) -> int:
+        if params.max_new_tokens is not None:
+            return params.max_new_tokens
+        return self.max_new_tokens_limit
 
     def generate(
         self,
         conversations: Sequence[Conversation],
         params: GenerationParams | None = None,
         images: ImageLists | None = None,
+        *,
+        on_text: OnText | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> list[Generation]:
-        """Greedy (or sampled) replies, decoded as WIRE §1.4 says, with their token counts."""
+        """Greedy (or sampled) replies, decoded as WIRE §1.4 says, with their token counts.
+
+        ``on_text`` streams each reply (raw, before ``<think>`` stripping) as it grows;
+        ``should_stop`` ends a reply early (a server's client disconnected): both are for the
+        server, and change nothing about the replies of conversations that run to the end.
+        """
         torch = require_torch()
         params = params or GenerationParams()
         check_image_lists(conversations, images)
@@ -125,6 +197,10 @@ class HFBackend:
                     torch.manual_seed(params.seed)
             else:
                 kwargs.update(temperature=None, top_p=None, top_k=None)
+            if on_text is not None or should_stop is not None:
+                kwargs.update(
+                    _stream_hooks(self.lm.tokenizer, start, len(chunk), on_text, should_stop)
+                )
             with torch.no_grad():
                 generated = self.lm.model.generate(**inputs, **kwargs)
             width = inputs["input_ids"].shape[1]
