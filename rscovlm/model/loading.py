@@ -49,6 +49,7 @@ __all__ = [
     "load_tokenizer",
     "mm_token_type_ids",
     "resolve_attn",
+    "resolve_dtype",
 ]
 
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
@@ -148,6 +149,39 @@ def resolve_attn(attn: str, device: str = "cpu") -> str:
         if not on_cuda:
             raise InputError(f"flash-attention runs on CUDA devices only, not {device!r}")
     return attn
+
+
+def resolve_dtype(path: str | os.PathLike[str], dtype: str = "auto") -> str:
+    """``dtype`` made explicit: ``auto`` becomes the dtype stored in the checkpoint's
+    ``config.json`` (``float32`` when it states none).
+
+    Backends differ in what ``auto`` means — ``transformers`` keeps the stored dtype, vLLM runs
+    an fp32 checkpoint in bf16/fp16 — so every backend is given the explicit name instead.
+
+    Raises:
+        InputError: An unknown dtype, or a stored dtype rscovlm does not run.
+    """
+    if dtype not in DTYPE_CHOICES:
+        raise InputError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}; got {dtype!r}")
+    if dtype != "auto":
+        return dtype
+    config_path = Path(path) / "config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"cannot read the stored dtype from {config_path}: {exc}") from exc
+    text = config.get("text_config") if isinstance(config.get("text_config"), dict) else {}
+    stored = (
+        config.get("dtype")
+        or config.get("torch_dtype")
+        or text.get("dtype")
+        or text.get("torch_dtype")
+        or "float32"
+    )
+    stored = str(stored).removeprefix("torch.")
+    if stored not in DTYPE_CHOICES[1:]:
+        raise InputError(f"{config_path}: stored dtype {stored!r} is not one of float32/bf16/fp16")
+    return stored
 
 
 def _torch_dtype(torch: Any, dtype: str) -> Any:

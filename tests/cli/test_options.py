@@ -63,7 +63,7 @@ def test_choices_equal_the_library(enum: type[Enum], library: tuple[str, ...]) -
     [
         ({"backend": BackendName.openai}, "--backend openai needs --base-url"),
         ({"backend": BackendName.openai, "base_url": "http://h/v1", "adapter": "a"}, "--adapter"),
-        ({"backend": BackendName.vllm, "adapter": "a"}, "--adapter cannot be used"),
+        ({"backend": BackendName.vllm, "device": "cuda:1"}, "--device cannot be used"),
         ({"backend": BackendName.hf, "api_key_env": "K"}, "--api-key-env cannot be used"),
     ],
 )

@@ -247,7 +247,10 @@ def test_bulk_jsonl_and_dota_columns_agree_with_their_rows(tmp_path: Path) -> No
     (tmp_path / "p.jsonl").write_text("\n".join(lines) + "\n")
     cols = read_jsonl(tmp_path / "p.jsonl")
     assert len(cols) == 51 and cols.scored.tolist() == [True] * 50 + [False]
-    assert cols.bad == ((52, "hbb needs 4 finite numbers"), (53, "not JSON (Expecting value)"))
+    assert cols.bad == (
+        (52, "hbb needs 4 finite numbers"),
+        (53, "not valid JSON (Expecting value at line 1, column 1)"),
+    )
     assert np.allclose(cols.quads[-1], [[0, 0], [4, 0], [4, 4], [0, 4]])
     text = "".join(f"{i} 0 {i + 5} 0 {i + 5} 5 {i} 5 plane {i % 2}\n" for i in range(200))
     text += "gsd:0.5\n1 2 3 4 5 6 7 8 small car 1\n1 2 3 4 5 6 7 x ship 0\n"

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rscovlm import geometry
+from rscovlm import geometry, safe_read
 from rscovlm.files import atomic_write_text
 from rscovlm.formats._coords import COORD_COUNTS
 from rscovlm.formats.results._table import DetectionTable, ResultBox, ResultColumns
@@ -58,23 +59,34 @@ def _box(record: dict[str, Any]) -> np.ndarray | str:
 def _records(path: Path) -> tuple[list[tuple[int, Any]], list[tuple[int, str]]]:
     """``(line number, parsed value)`` of every non-blank line, and the lines that are not JSON.
 
-    One ``json.loads`` over the whole file when every line is JSON (the usual case), else
-    line by line to name each culprit.
+    One ``json.loads`` over the whole file when the file is plain UTF-8 within the limits of
+    :mod:`rscovlm.safe_read` (no nesting past its depth, no number past its digits: the usual
+    case), else line by line through :func:`rscovlm.safe_read.iter_jsonl_lines`, which names
+    each culprit and never lets one line cost the rest.
     """
-    lines = path.read_text(encoding="utf-8", errors="replace").split("\n")
-    numbered = [(k + 1, line) for k, line in enumerate(lines) if line.strip()]
+    limits = safe_read.DEFAULT_LIMITS
     try:
-        values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
-        if len(values) == len(numbered):
-            return [(k, v) for (k, _), v in zip(numbered, values, strict=True)], []
-    except ValueError:
-        pass
-    records, bad = [], []
-    for k, line in numbered:
+        text: str | None = safe_read.read_bytes(path, "predictions").decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if (
+        text is not None
+        and not safe_read.json_depth_exceeds(text, limits.max_depth)
+        and re.search(rf"\d{{{limits.max_digits + 1}}}", text) is None
+    ):
+        numbered = [(k + 1, line) for k, line in enumerate(text.split("\n")) if line.strip()]
         try:
-            records.append((k, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            bad.append((k, f"not JSON ({exc.msg})"))
+            values = json.loads("[" + ",".join(line for _, line in numbered) + "]")
+            if len(values) == len(numbered):
+                return [(k, v) for (k, _), v in zip(numbered, values, strict=True)], []
+        except ValueError:
+            pass
+    records, bad = [], []
+    for lineno, value, reason in safe_read.iter_jsonl_lines(path, "predictions"):
+        if reason is not None:
+            bad.append((lineno, reason))
+        else:
+            records.append((lineno, value))
     return records, bad
 
 

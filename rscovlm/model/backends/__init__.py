@@ -6,7 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from rscovlm.errors import InputError
-from rscovlm.model.backends.base import Backend, Generation, GenerationParams, ImageLists, Usage
+from rscovlm.model.backends.base import (
+    Backend,
+    Generation,
+    GenerationParams,
+    GenerationPolicy,
+    ImageLists,
+    Usage,
+    check_inputs,
+)
 from rscovlm.model.backends.replay import ReplayBackend
 
 __all__ = [
@@ -14,9 +22,11 @@ __all__ = [
     "Backend",
     "Generation",
     "GenerationParams",
+    "GenerationPolicy",
     "ImageLists",
     "ReplayBackend",
     "Usage",
+    "check_inputs",
     "make_backend",
 ]
 

@@ -13,19 +13,19 @@ from rscovlm.extras import require, require_torch
 from rscovlm.formats import strip_think
 from rscovlm.formats.tokens import PAD_ID, STOP_IDS
 from rscovlm.model.backends.base import (
+    MAX_NEW_TOKENS_CAP,
     Generation,
     GenerationParams,
+    GenerationPolicy,
     ImageLists,
     Usage,
-    check_image_lists,
+    check_inputs,
 )
 from rscovlm.model.encoding import encode
-from rscovlm.model.loading import LoadedModel, load_checkpoint
+from rscovlm.model.loading import LoadedModel, load_checkpoint, resolve_dtype
 from rscovlm.resolution import PixelBand
 
-__all__ = ["HFBackend", "OnText", "ShouldStop"]
-
-MAX_NEW_TOKENS_CAP = 16384
+__all__ = ["MAX_NEW_TOKENS_CAP", "HFBackend", "OnText", "ShouldStop"]
 
 OnText = Callable[[int, str], None]
 """``on_text(index, text)``: the reply of conversation ``index`` so far (raw, cumulative)."""
@@ -100,6 +100,10 @@ class HFBackend:
             trained at (its ``rscovlm.json``, else ``preprocessor_config.json``; see
             :func:`rscovlm.model.manifest.checkpoint_band`); an explicit band overrides it.
         root: Directory image sources are resolved against.
+
+    Decoding follows :attr:`policy` (the checkpoint's ``generation_config.json``, read once):
+    every value ``transformers`` would otherwise take from the model's generation config is
+    passed explicitly, as the other backends pass it.
     """
 
     def __init__(
@@ -120,8 +124,9 @@ class HFBackend:
         self.lm = (
             model
             if isinstance(model, LoadedModel)
-            else load_checkpoint(model, dtype=dtype, device=device, attn=attn)
+            else load_checkpoint(model, dtype=resolve_dtype(model, dtype), device=device, attn=attn)
         )
+        self.policy = GenerationPolicy.from_checkpoint(self.lm.path)
         if adapter is not None:
             peft = require("peft", "train")
             if not Path(adapter).is_dir():
@@ -141,6 +146,10 @@ class HFBackend:
         text = getattr(config, "text_config", config)
         limit = getattr(text, "max_position_embeddings", None) or MAX_NEW_TOKENS_CAP
         return min(int(limit), MAX_NEW_TOKENS_CAP)
+
+    def resolve(self, params: GenerationParams | None = None) -> GenerationParams:
+        """``params`` (default: greedy) made explicit with this checkpoint's policy."""
+        return (params or GenerationParams()).resolve(self.policy)
 
     def _max_new_tokens(self, params: GenerationParams) -> int:
         if params.max_new_tokens is not None:
@@ -163,8 +172,9 @@ class HFBackend:
         server, and change nothing about the replies of conversations that run to the end.
         """
         torch = require_torch()
-        params = params or GenerationParams()
-        check_image_lists(conversations, images)
+        params = self.resolve(params)
+        check_inputs(conversations, images, self.family, backend="the hf backend")
+        stop_ids = tuple(params.stop_token_ids or ())
         outputs: list[Generation] = []
         device = next(self.lm.model.parameters()).device
         for start in range(0, len(conversations), self.batch_size):
@@ -184,15 +194,17 @@ class HFBackend:
                 inputs["pixel_values"] = inputs["pixel_values"].to(self.lm.model.dtype)
             if not self.lm.wants_mm_token_type_ids:
                 inputs.pop("mm_token_type_ids")
-            budget = self._max_new_tokens(params)
             kwargs: dict[str, Any] = {
-                "max_new_tokens": budget,
+                "max_new_tokens": params.max_new_tokens,
                 "do_sample": not params.greedy,
                 "pad_token_id": PAD_ID,
-                "eos_token_id": list(STOP_IDS),
+                "eos_token_id": list(stop_ids),
+                "repetition_penalty": params.repetition_penalty,
             }
             if not params.greedy:
-                kwargs.update(temperature=params.temperature, top_p=params.top_p)
+                kwargs.update(
+                    temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None
+                )
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
             else:
@@ -208,7 +220,7 @@ class HFBackend:
             mask = inputs["attention_mask"]
             for row in range(new.shape[0]):
                 tokens = new[row].tolist()
-                stop = next((k for k, tok in enumerate(tokens) if tok in STOP_IDS), None)
+                stop = next((k for k, tok in enumerate(tokens) if tok in stop_ids), None)
                 n_out = len(tokens) if stop is None else stop + 1
                 text = self.lm.tokenizer.decode(
                     tokens[:n_out], skip_special_tokens=True, clean_up_tokenization_spaces=False

@@ -11,6 +11,7 @@ arguments. Standard library only (``urllib``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import os
@@ -30,6 +31,7 @@ from rscovlm.formats import strip_think
 from rscovlm.model.backends.base import (
     Generation,
     GenerationParams,
+    GenerationPolicy,
     ImageLists,
     Usage,
     check_image_lists,
@@ -92,7 +94,9 @@ class OpenAIBackend:
             ``checkpoint`` was trained at, else RSCoVLM's 224²–1008²; an explicit band
             overrides it.
         checkpoint: A local directory of the served checkpoint (the endpoint cannot say how
-            its model was trained): ``family`` and ``band`` default to what it records.
+            its model was trained): ``family`` and ``band`` default to what it records, and
+            its :class:`GenerationPolicy` (repetition penalty, ``top_k``) is sent with every
+            request, as the local backends apply it.
         concurrency: Requests in flight at most.
         timeout: Seconds per request attempt.
         retries: Extra attempts after a retryable failure.
@@ -121,9 +125,11 @@ class OpenAIBackend:
             raise InputError("concurrency ≥ 1, retries ≥ 0, timeout > 0 and backoff ≥ 0 needed")
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.policy = GenerationPolicy()
         if checkpoint is not None:
             family = family or detect_family(checkpoint)
             band = band or checkpoint_band(checkpoint)
+            self.policy = GenerationPolicy.from_checkpoint(checkpoint)
         self.family = family or DEFAULT_FAMILY
         self.band = band or RSCOVLM_BAND
         self.concurrency = concurrency
@@ -153,7 +159,23 @@ class OpenAIBackend:
             body["max_tokens"] = params.max_new_tokens
         if params.seed is not None:
             body["seed"] = params.seed
+        # vLLM's and rscovlm's servers read these extensions; sent only when they change
+        # anything, so a plain OpenAI endpoint never sees an unknown field for nothing.
+        if params.repetition_penalty not in (None, 1.0):
+            body["repetition_penalty"] = params.repetition_penalty
+        if not params.greedy and params.top_k:
+            body["top_k"] = params.top_k
         return body
+
+    def resolve(self, params: GenerationParams | None = None) -> GenerationParams:
+        """``params`` (default: greedy) with the served checkpoint's policy, when known.
+
+        The token budget stays unset unless the caller set it: the server knows its model's
+        context, this client does not."""
+        params = params or GenerationParams()
+        return dataclasses.replace(
+            params.resolve(self.policy), max_new_tokens=params.max_new_tokens
+        )
 
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         data = json.dumps(body).encode("utf-8")
@@ -188,7 +210,7 @@ class OpenAIBackend:
     ) -> list[Generation]:
         """One request per conversation, ``concurrency`` at a time, replies (with the usage the
         endpoint reports) in order."""
-        params = params or GenerationParams()
+        params = self.resolve(params)
         check_image_lists(conversations, images)
         bodies = [
             self._payload(c, None if images is None else images[i], params)
