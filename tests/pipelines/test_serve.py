@@ -194,6 +194,7 @@ def test_served_usage_is_the_tokens_the_model_saw_and_wrote(
     with torch.no_grad():
         out = hf.lm.model.generate(
             **inputs, max_new_tokens=5, do_sample=True, temperature=1.0, top_p=1.0,
+            top_k=0, repetition_penalty=1.0,  # the tiny checkpoint's policy, made explicit
             pad_token_id=PAD_ID, eos_token_id=list(STOP_IDS),
         )[0, n_prompt:].tolist()  # fmt: skip
     stops = [k for k, tok in enumerate(out) if tok in STOP_IDS]

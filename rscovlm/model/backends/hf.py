@@ -203,7 +203,7 @@ class HFBackend:
             }
             if not params.greedy:
                 kwargs.update(
-                    temperature=params.temperature, top_p=params.top_p, top_k=params.top_k or None
+                    temperature=params.temperature, top_p=params.top_p, top_k=params.top_k
                 )
                 if params.seed is not None:
                     torch.manual_seed(params.seed)
