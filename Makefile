@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 PINS   := requirements/pins.txt
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean-venv wordnet interop vllm-venv
+.PHONY: demo test lint format clean-venv wordnet chromium interop vllm-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,31 @@ $(WORDNET_STAMP): $(STAMP)
 
 wordnet: $(WORDNET_STAMP)
 
+# Headless Chromium + its WebDriver for the HTML report's browser test (Selenium drives it).
+# Debian's chromium + chromium-driver; skipped when both are already on PATH, `sudo` only when
+# not root; the stamp keeps later runs from asking apt again.
+CHROMIUM_PKGS  := chromium chromium-driver
+CHROMIUM_STAMP := $(VENV)/.chromium-installed
+
+$(CHROMIUM_STAMP): $(STAMP)
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+	  :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	    $(CHROMIUM_PKGS) >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $(CHROMIUM_PKGS) >/dev/null; }; \
+	else \
+	  echo "chromium and chromedriver missing: install the Debian packages $(CHROMIUM_PKGS)"; \
+	  exit 1; \
+	fi
+	@touch $(CHROMIUM_STAMP)
+
+chromium: $(CHROMIUM_STAMP)
+
 # The whole suite; tests/test_style.py runs `ruff check` and `ruff format --check` inside it.
-test: $(STAMP) $(WORDNET_STAMP)
+test: $(STAMP) $(WORDNET_STAMP) $(CHROMIUM_STAMP)
 	$(PY) -m pytest -n 2 -q
 
 # rscovlm's chat exports through the real LLaMA-Factory 0.9.5 and ms-swift 4.6.0 data pipelines,

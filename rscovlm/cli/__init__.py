@@ -15,12 +15,12 @@ from collections.abc import Sequence
 
 import typer
 
-from rscovlm.cli import config, data, demo, eval, inference, train  # register the commands
+from rscovlm.cli import config, data, demo, eval, inference, report, train  # register commands
 from rscovlm.cli.app import app, state
 from rscovlm.errors import RscovlmError
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (config, data, demo, eval, inference, train)
+_COMMAND_MODULES = (config, data, demo, eval, inference, report, train)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

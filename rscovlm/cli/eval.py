@@ -249,7 +249,8 @@ def eval_score(
     samples, read = read_benchmark(bench, root)
     preds, pred_report = read_predictions(pred, samples)
     scores, report = score_benchmark(bench, samples, preds)
-    path = write_scores(Path(out), bench, samples, scores, report, read, pred_report)
+    outputs = {sid: output for sid, (output, _) in preds.items()}
+    path = write_scores(Path(out), bench, samples, scores, report, read, pred_report, outputs, root)
     for line in render_report(bench.name, report, pred_report):
         typer.echo(line)
     if read.n_bad:

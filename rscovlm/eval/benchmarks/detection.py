@@ -297,6 +297,12 @@ class DetectionBenchmark(Benchmark):
             report[side]["F1_strict"] = f1.strict_f1
         report["detection"] = {
             "per_class_ap": {k: v.ap for k, v in result.per_class.items()},
+            # the (recall, precision) each class reaches: with unit scores (nc) the PR curve of
+            # a class is this one point, which is what the report plots
+            "per_class_pr": {
+                k: {"recall": v.recall, "precision": v.precision, "n_gt": v.n_gt, "tp": v.tp}
+                for k, v in result.per_class.items()
+            },
             "n_images": len(images),
             "n_gt": len(gt),
             "n_pred_merged": len(pred),

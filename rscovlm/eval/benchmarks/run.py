@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +219,15 @@ def render_report(name: str, report: dict[str, Any], preds: PredictionReport) ->
     return lines
 
 
+def _image_info(sample: EvalSample, grid: int | None) -> dict[str, Any] | None:
+    """The first image of a sample as the report needs it (``None`` for a text-only one)."""
+    parts = sample.image_parts()
+    if not parts:
+        return None
+    part = parts[0]
+    return {"source": part.source, "window": part.window, "grid": grid}
+
+
 def write_scores(
     out: Path,
     benchmark: Benchmark,
@@ -227,9 +236,18 @@ def write_scores(
     report: dict[str, Any],
     read: ReadReport,
     preds: PredictionReport,
+    outputs: Mapping[str, str] | None = None,
+    root: Path | None = None,
 ) -> Path:
-    """``out/scores.json`` (atomically) and ``out/sample_scores.jsonl`` beside it."""
+    """``out/scores.json`` (atomically) and ``out/sample_scores.jsonl`` beside it.
+
+    Each sample line also carries what ``eval report`` draws without re-reading the benchmark:
+    the model's raw ``output`` (when ``outputs`` is given), the ``reference`` and the first
+    ``image`` (source, window, the coordinate grid of its boxes). ``root`` is recorded so the
+    report finds the images. Readers of the older lines (without these keys) keep working.
+    """
     out.mkdir(parents=True, exist_ok=True)
+    grid = getattr(benchmark, "GRID", None)
     lines = [
         json.dumps(
             to_jsonable(
@@ -241,6 +259,9 @@ def write_scores(
                     "parsed": sc.parsed,
                     "reason": sc.reason,
                     "extra": sc.extra,
+                    **({"output": outputs[s.id]} if outputs and s.id in outputs else {}),
+                    "reference": s.reference,
+                    "image": _image_info(s, grid),
                 }
             ),
             ensure_ascii=False,
@@ -253,6 +274,7 @@ def write_scores(
         "task": benchmark.task,
         "metric": benchmark.metric,
         "n_samples": len(samples),
+        "root": str(Path(root).resolve()) if root is not None else None,
         "read": {"n_bad_records": read.n_bad, "bad_examples": read.bad_examples},
         "predictions": preds.to_dict(),
         "report": report,

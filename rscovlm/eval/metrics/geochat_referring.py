@@ -38,6 +38,7 @@ from rscovlm.formats import _text
 from rscovlm.geometry import obb_to_quad
 
 __all__ = [
+    "box_corners",
     "geochat_referring_report",
     "greedy_tp",
     "official_boxes",
@@ -181,6 +182,22 @@ def _as_quad(box: Sequence[float]) -> np.ndarray | None:
     return None
 
 
+def box_corners(box: Sequence[float]) -> np.ndarray | None:
+    """The ``(4, 2)`` corners of a box of 4 (HBB), 5 (GeoChat rotated) or 8 (quad) numbers, as
+    the strict rule reads it (``None`` for any other length); the report draws with it.
+
+    Examples:
+        >>> box_corners([0, 0, 4, 2]).tolist()
+        [[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 2.0]]
+        >>> box_corners([1, 2, 3]) is None
+        True
+    """
+    try:
+        return _as_quad([float(v) for v in box])
+    except (TypeError, ValueError):
+        return None
+
+
 def strict_boxes(output: str) -> list[np.ndarray]:
     """Every box of an output as a ``(4, 2)`` corner array (see the module docstring).
 
@@ -276,9 +293,13 @@ def score_geochat_referring(
     gts = [q for q in (_as_quad([float(v) for v in b]) for b in gt_boxes) if q is not None]
     if not preds:
         return SampleScore(0.0, official, False, "no box found", extra)
-    tp = greedy_tp(_iou_matrix(preds, gts))
+    ious = _iou_matrix(preds, gts)
+    tp = greedy_tp(ious)
     f1 = _f1(tp, len(preds), len(gts))
     extra.update({"tp": tp, "n_pred": len(preds), "n_gt": len(gts), "f1": f1})
+    # what the report draws: the boxes read (GT space) and the best overlap any of them reached
+    extra["boxes"] = [q.reshape(8).tolist() for q in preds]
+    extra["iou"] = float(ious.max()) if ious.size else 0.0
     return SampleScore(float(f1 >= 1.0), official, True, None, extra)
 
 
