@@ -87,7 +87,7 @@ def confusion_svg(rows: Sequence[str], cols: Sequence[str], matrix: Sequence[Seq
                     f'<text x="{left + j * cell + cell / 2:.1f}" y="{y + cell * 0.65:.1f}" '
                     f'{_FONT} font-size="9" text-anchor="middle">{count}</text>'
                 )
-    width = left + cell * len(cols) + 10
+    width = left + cell * len(cols) + 90  # room for the last rotated column labels
     height = top + cell * len(rows) + 10
     return _svg(width, height, body, "confusion matrix")
 

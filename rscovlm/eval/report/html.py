@@ -70,6 +70,12 @@ def _charts(bench: BenchScores, key: str | None) -> list[Markup]:
         if ious:
             charts.append(histogram_svg(f"{bench.name}: IoU of the predicted box", ious))
     det = bench.report.get("detection")
+    if isinstance(det, dict) and isinstance(det.get("per_class_ap"), dict):
+        aps = [
+            (str(k), float(v) if isinstance(v, int | float) else None)
+            for k, v in det["per_class_ap"].items()
+        ]
+        charts.append(bar_chart(f"{bench.name}: AP per class", aps[:MAX_BARS]))
     if isinstance(det, dict) and isinstance(det.get("per_class_pr"), dict):
         points = {
             str(k): (v.get("recall"), v.get("precision"))
@@ -109,10 +115,10 @@ def _gallery(bench: BenchScores, root: Path | None) -> list[dict[str, Any]]:
             "reference": json.dumps(line.get("reference"), ensure_ascii=False)[:_OUTPUT_CHARS],
             "image": None,
         }
-        if line.get("image"):
-            uri, found = gallery_image(line, root or bench.root)
-            entry["image"] = Markup(uri)  # a data: URI encoded by images.py
-            entry["image_found"] = found
+        picture = gallery_image(line, root or bench.root) if line.get("image") else None
+        if picture is not None:
+            entry["image"] = Markup(picture[0])  # a data: URI encoded by images.py
+            entry["image_found"] = picture[1]
         out.append(entry)
         if len(out) >= MAX_FAILURES:
             break
