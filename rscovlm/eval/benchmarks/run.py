@@ -219,6 +219,12 @@ def render_report(name: str, report: dict[str, Any], preds: PredictionReport) ->
     return lines
 
 
+def _utf8(text: str) -> str:
+    """``text`` writable as UTF-8: a lone surrogate (a JSON ``"\\ud800"`` in a model output)
+    becomes its visible escape instead of failing the whole file."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _image_info(sample: EvalSample, grid: int | None) -> dict[str, Any] | None:
     """The first image of a sample as the report needs it (``None`` for a text-only one)."""
     parts = sample.image_parts()
@@ -259,7 +265,7 @@ def write_scores(
                     "parsed": sc.parsed,
                     "reason": sc.reason,
                     "extra": sc.extra,
-                    **({"output": outputs[s.id]} if outputs and s.id in outputs else {}),
+                    **({"output": _utf8(outputs[s.id])} if outputs and s.id in outputs else {}),
                     "reference": s.reference,
                     "image": _image_info(s, grid),
                 }
