@@ -250,7 +250,10 @@ def eval_score(
     preds, pred_report = read_predictions(pred, samples)
     scores, report = score_benchmark(bench, samples, preds)
     outputs = {sid: output for sid, (output, _) in preds.items()}
-    path = write_scores(Path(out), bench, samples, scores, report, read, pred_report, outputs, root)
+    crops = {sid: info["crop_boxes"] for sid, (_, info) in preds.items() if "crop_boxes" in info}
+    path = write_scores(
+        Path(out), bench, samples, scores, report, read, pred_report, outputs, root, crops
+    )
     for line in render_report(bench.name, report, pred_report):
         typer.echo(line)
     if read.n_bad:

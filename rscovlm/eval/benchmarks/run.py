@@ -104,10 +104,29 @@ def _size(value: Any) -> list[int] | None:
     return None
 
 
+def _crop_boxes(trace: Any) -> list[list[int]]:
+    """The crop windows of a zoom trace (``ZoomResult.to_dict()``: ``hops[*].window``, original
+    pixels); anything else gives none. Only drawn by the report, never scored."""
+    hops = trace.get("hops") if isinstance(trace, dict) else None
+    if not isinstance(hops, list):
+        return []
+    out = []
+    for hop in hops:
+        window = hop.get("window") if isinstance(hop, dict) else None
+        if (
+            isinstance(window, list)
+            and len(window) == 4
+            and all(isinstance(v, int | float) and math.isfinite(v) for v in window)
+        ):
+            out.append([int(v) for v in window])
+    return out
+
+
 def read_predictions(
     path: Path, samples: Sequence[EvalSample]
 ) -> tuple[dict[str, tuple[str, dict[str, Any]]], PredictionReport]:
-    """``{id: (output, {orig_size?, resized_size?})}`` of a predictions JSONL, with its report.
+    """``{id: (output, {orig_size?, resized_size?, crop_boxes?})}`` of a predictions JSONL,
+    with its report (``crop_boxes``: the windows of a zoom ``trace`` the line carries).
 
     Raises:
         InputError: The file does not exist.
@@ -147,7 +166,11 @@ def read_predictions(
                 report.note(f"line {n}: duplicate id {sid} (the first line counts)")
                 continue
             sizes = {k: _size(item.get(k)) for k in ("orig_size", "resized_size")}
-            preds[sid] = (output, {k: v for k, v in sizes.items() if v is not None})
+            info: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
+            crops = _crop_boxes(item.get("trace"))
+            if crops:
+                info["crop_boxes"] = crops
+            preds[sid] = (output, info)
     report.n_used = len(preds)
     report.n_missing = len(known) - len(preds)
     if report.n_missing:
@@ -244,12 +267,14 @@ def write_scores(
     preds: PredictionReport,
     outputs: Mapping[str, str] | None = None,
     root: Path | None = None,
+    crops: Mapping[str, list[list[int]]] | None = None,
 ) -> Path:
     """``out/scores.json`` (atomically) and ``out/sample_scores.jsonl`` beside it.
 
     Each sample line also carries what ``eval report`` draws without re-reading the benchmark:
-    the model's raw ``output`` (when ``outputs`` is given), the ``reference`` and the first
-    ``image`` (source, window, the coordinate grid of its boxes). ``root`` is recorded so the
+    the model's raw ``output`` (when ``outputs`` is given), the ``reference``, the first
+    ``image`` (source, window, the coordinate grid of its boxes) and a zoom trace's
+    ``crop_boxes`` (when ``crops`` has the id). ``root`` is recorded so the
     report finds the images. Readers of the older lines (without these keys) keep working.
     """
     out.mkdir(parents=True, exist_ok=True)
@@ -268,6 +293,7 @@ def write_scores(
                     **({"output": _utf8(outputs[s.id])} if outputs and s.id in outputs else {}),
                     "reference": s.reference,
                     "image": _image_info(s, grid),
+                    **({"crop_boxes": crops[s.id]} if crops and s.id in crops else {}),
                 }
             ),
             ensure_ascii=False,

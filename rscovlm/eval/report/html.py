@@ -101,10 +101,12 @@ def _failed(line: dict[str, Any]) -> bool:
 
 
 def _gallery(bench: BenchScores, root: Path | None) -> list[dict[str, Any]]:
+    """The first failures in file order, those the model answered before those it never
+    answered (a partial run would otherwise show only "no prediction" cards)."""
+    failed = [(sid, line) for sid, line in bench.samples.items() if _failed(line)]
+    failed.sort(key=lambda item: item[1].get("reason") == "no prediction")
     out = []
-    for sid, line in bench.samples.items():
-        if not _failed(line):
-            continue
+    for sid, line in failed:
         entry: dict[str, Any] = {
             "id": sid,
             "record_id": fmt(line.get("record_id")),

@@ -189,3 +189,41 @@ def test_old_sample_lines_still_report(report_runs: Runs, tmp_path: Path) -> Non
     write_report(load_run(old), tmp_path / "out", html=True)
     page = (tmp_path / "out/report.html").read_text()
     assert "(output not recorded)" in page and "dota_test512" in page
+
+
+def test_zoom_trace_crop_boxes_reach_the_gallery(real_data: Path, tmp_path: Path) -> None:
+    """A predictions line with a zoom ``trace`` (ZoomResult.to_dict) on the real LRS-VQA
+    questions: ``eval score`` keeps its crop windows and the gallery draws them (blue)."""
+    from rscovlm.cli import main
+    from rscovlm.eval.benchmarks import get_benchmark
+    from rscovlm.eval.benchmarks.run import read_benchmark
+
+    root = real_data / "lrs_vqa"
+    samples, _ = read_benchmark(get_benchmark("lrsvqa_visual_cot"), root)
+    trace = {"hops": [{"window": [0, 0, 2000, 2000]}, {"window": [500, 400, 1500, 1200]}]}
+    preds = [{"id": s.id, "output": "<b>no</b>", "trace": trace} for s in samples[:5]]
+    preds.append({"id": samples[5].id, "output": "no", "trace": {"hops": [{"window": "x"}]}})
+    pred = tmp_path / "preds.jsonl"
+    pred.write_text("".join(json.dumps(p) + "\n" for p in preds))
+    out = tmp_path / "run/scores/lrsvqa_visual_cot"
+    args = ["eval", "score", "--benchmark", "lrsvqa_visual_cot", "--root", str(root)]
+    code = 0
+    try:
+        main([*args, "--pred", str(pred), "--out", str(out)])
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    assert code == 0
+    lines = {r["id"]: r for r in _lines(out / "sample_scores.jsonl")}
+    assert lines[samples[0].id]["crop_boxes"] == [
+        [0, 0, 2000, 2000],
+        [500, 400, 1500, 1200],
+    ]
+    assert "crop_boxes" not in lines[samples[5].id]  # a malformed trace draws nothing
+    picture = gallery_image(lines[samples[0].id], root)
+    assert picture is not None and picture[1] is False  # the images are not shipped
+    img = Image.open(io.BytesIO(base64.b64decode(picture[0].split(",", 1)[1]))).convert("RGB")
+    rgb = np.asarray(img).astype(int).reshape(-1, 3)
+    assert np.any((rgb[:, 2] > 180) & (rgb[:, 2] > rgb[:, 0] + 80))  # blue crop outlines
+    write_report(load_run(tmp_path / "run"), tmp_path / "rep", html=True)
+    page = (tmp_path / "rep/report.html").read_text()
+    assert "&lt;b&gt;no&lt;/b&gt;" in page and page.count('src="data:image/png') >= 5
