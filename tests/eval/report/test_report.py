@@ -59,7 +59,7 @@ def test_load_run_errors(tmp_path: Path, make: str) -> None:
         load_run(path)
 
 
-def test_summary_is_the_scored_numbers(report_runs: Runs) -> None:
+def test_summary_is_the_scored_numbers(report_runs: Runs, real_data: Path) -> None:
     run_a, _ = report_runs()
     summary = summarize_run(load_run(run_a))
     rows = {r["benchmark"]: r for r in summary["benchmarks"]}
@@ -76,6 +76,8 @@ def test_summary_is_the_scored_numbers(report_runs: Runs) -> None:
     geo = rows["geochat_referring"]
     assert geo["key"] == "Pr(F1=1, IoU=0.5)" and 0 < geo["strict"] < 0.5
     assert geo["official"] is None  # the original crashes on GeoChat's 5-number boxes
+    det_scores = json.loads((run_a / "scores/dota_test512/scores.json").read_text())
+    assert det_scores["root"] == str((real_data / "dota").resolve())  # where the images are
     det = rows["dota_test512"]
     assert det["key"] == "mAP_nc" and 0 < det["strict"] < 1 and det["strict_ci95"] is None
 
