@@ -31,6 +31,8 @@ class BenchDiff:
             of the per-sample scores).
         ci95: Paired bootstrap 95 % interval of ``mean_diff``.
         only_a, only_b: Ids scored in one run only (left out of the pairing).
+        note: Why there is no paired interval (detection: a patch's score is only whether it
+            parsed; mAP is a whole-set number, so pairing patches says nothing about it).
     """
 
     benchmark: str
@@ -43,6 +45,7 @@ class BenchDiff:
     ci95: tuple[float, float] | None
     only_a: int
     only_b: int
+    note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -84,6 +87,10 @@ def compare_runs(run_a: Run, run_b: Run) -> list[BenchDiff]:
         sa = run_a.benchmarks[name].samples if name in run_a.benchmarks else {}
         sb = run_b.benchmarks[name].samples if name in run_b.benchmarks else {}
         diffs = paired_diffs(sa, sb)
+        task = ra.get("task") or rb.get("task")
+        note = None
+        if task == "detection":
+            note = "no paired interval: mAP is not a mean of per-sample scores"
         out.append(
             BenchDiff(
                 benchmark=name,
@@ -92,10 +99,11 @@ def compare_runs(run_a: Run, run_b: Run) -> list[BenchDiff]:
                 b=vb,
                 diff=vb - va if va is not None and vb is not None else None,
                 n_shared=len(diffs),
-                mean_diff=sum(diffs) / len(diffs) if diffs else None,
-                ci95=bootstrap_ci(diffs),
+                mean_diff=sum(diffs) / len(diffs) if diffs and note is None else None,
+                ci95=bootstrap_ci(diffs) if note is None else None,
                 only_a=len(set(sa) - set(sb)),
                 only_b=len(set(sb) - set(sa)),
+                note=note,
             )
         )
     return out

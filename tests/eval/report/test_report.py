@@ -110,6 +110,8 @@ def test_compare_is_paired_over_shared_ids(report_runs: Runs, tmp_path: Path) ->
     assert aid.mean_diff > 0 and aid.ci95[0] > 0  # run B fixed every fifth answer
     assert aid.diff == pytest.approx(aid.b - aid.a) and aid.diff == pytest.approx(aid.mean_diff)
     assert diffs["geochat_referring"].ci95[1] < 0  # run B emptied every fourth answer
+    det = diffs["dota_test512"]
+    assert det.diff is not None and det.diff < 0 and det.ci95 is None and "mAP" in det.note
     # only the ids both runs scored are paired
     cut = tmp_path / "b"
     shutil.copytree(run_b, cut)
