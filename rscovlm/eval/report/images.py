@@ -97,14 +97,18 @@ def gallery_image(line: dict[str, Any], root: Path | None) -> tuple[str, bool] |
     if not found and not any(boxes.values()):
         return None
     grid = image.get("grid")
+    if isinstance(grid, bool) or not isinstance(grid, int | float) or not grid > 0:
+        grid = None  # boxes in the image's own pixels
+    else:
+        grid = round(grid)
     if img is None:
-        size = (grid, grid) if isinstance(grid, int) and grid > 0 else None
+        size = (grid, grid) if grid else None
         w, h = size or _extent([*boxes["true"], *boxes["pred"], *boxes["crop"]])
         img = Image.new("RGB", (w, h), (200, 200, 200))
         sx = sy = 1.0
     else:
         img = img.convert("RGB")
-        sx, sy = (img.width / grid, img.height / grid) if isinstance(grid, int) and grid else (1, 1)
+        sx, sy = (img.width / grid, img.height / grid) if grid else (1.0, 1.0)
     factor = THUMB / max(img.width, img.height)  # down for big images, up for a 100-grid
     img = img.resize((max(1, round(img.width * factor)), max(1, round(img.height * factor))))
     draw = ImageDraw.Draw(img)

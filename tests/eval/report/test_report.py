@@ -231,3 +231,16 @@ def test_zoom_trace_crop_boxes_reach_the_gallery(real_data: Path, tmp_path: Path
     write_report(load_run(tmp_path / "run"), tmp_path / "rep", html=True)
     page = (tmp_path / "rep/report.html").read_text()
     assert "&lt;b&gt;no&lt;/b&gt;" in page and page.count('src="data:image/png') >= 5
+
+
+def test_grid_boxes_fill_a_square_canvas() -> None:
+    """GeoChat boxes live on a 0–100 grid (recorded as ``grid`` 100.0): without the image the
+    canvas is that grid, so every picture has one scale whatever the boxes' extent."""
+    line = {
+        "image": {"source": "images/0.png", "window": None, "grid": 100.0},
+        "reference": {"boxes": [[10, 10, 30, 20, 0]]},
+        "extra": {"boxes": [[50, 30, 60, 30, 60, 40, 50, 40]]},  # extent 60 × 40
+    }
+    uri, found = gallery_image(line, None) or ("", True)
+    img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert not found and img.size == (320, 320)
