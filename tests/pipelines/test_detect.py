@@ -132,8 +132,12 @@ def test_replay_merges_patches_into_original_pixels(scene: Path, tmp_path: Path)
     doc = json.loads(files["coco"].read_text())
     assert doc["images"] == [{"id": 1, "file_name": "scene.tif", "width": 896, "height": 640}]
     assert all(a["score"] == 1.0 and len(a["bbox"]) == 4 for a in doc["annotations"])
-    # GeoJSON: map coordinates = pixel_to_map of the quads, the raster's CRS named.
-    geo = json.loads(files["geojson"].read_text())
+    # GeoJSON: RFC 7946 by default (lon/lat, no crs member; see test_geojson_is_rfc7946);
+    # --crs native: map coordinates = pixel_to_map of the quads, the raster's CRS named.
+    assert "crs" not in json.loads(files["geojson"].read_text())
+    native = write_outputs(result, tmp_path / "native", ["geojson"], crs="native")
+    geo = json.loads(native["geojson"].read_text())
+    assert geo["properties"]["coordinates"] == "map"
     assert geo["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32650"
     info = open_raster(scene)
     assert info.transform == TRANSFORM
