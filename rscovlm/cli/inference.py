@@ -185,6 +185,10 @@ def detect(
             typer.echo(f"skipped {path}: {exc}", err=True)
     if not readable:
         raise InputError(f"no readable image in {image} ({len(failed)} could not be opened)")
+    if draw is not None:
+        for path in readable:
+            if (Path(draw) / f"{path.stem}.png").resolve() == path.resolve():
+                raise InputError(f"--draw {draw} would overwrite the input {path}; pick a folder")
     params = GenerationParams(max_new_tokens=max_new_tokens)
     backend = models.build()
     console = Console(stderr=True)
