@@ -257,10 +257,11 @@ def render_det_report(report: DetEvalReport, console: Console) -> None:
     say(note)
     for r in report.results[1:]:
         say(f"{kind} at IoU {r.iou_threshold:g}: {_num(r.mean_ap)}")
-    say(f"{kind}@[.5:.95] (mean over IoU {rule} 0.50, 0.55, ..., 0.95): {_num(report.map_50_95)}")
+    say(f"{kind}@[.5:.95] (mean over IoU {rule} 0.50 to 0.95, step 0.05): {_num(report.map_50_95)}")
     for name, missing in report.without_prediction.items():
         if missing:
-            shown = ", ".join(missing[:_EXAMPLES]) + (", ..." if len(missing) > _EXAMPLES else "")
+            more = len(missing) - _EXAMPLES
+            shown = ", ".join(missing[:_EXAMPLES]) + (f" and {more} more" if more > 0 else "")
             which = "validation " if name == "val_pred" else ""
             say(
                 f"{len(missing)} {which}ground-truth images have no prediction line at all "

@@ -62,7 +62,7 @@ def test_eval_det_prints_table_and_writes_json(
     assert data["inputs"]["pred"]["n_kept"] == 984
     assert (
         data["mAP_50_95"] == 1.0
-        and "mAP@[.5:.95] (mean over IoU > 0.50, 0.55, ..., 0.95): 1.0000" in out
+        and "mAP@[.5:.95] (mean over IoU > 0.50 to 0.95, step 0.05): 1.0000" in out
     )
     assert data["n_gt_images"] == 7 and data["n_gt_images_without_prediction"] == 0
     assert "no prediction line" not in out
