@@ -31,6 +31,7 @@ from rscovlm.resolution import PixelBand
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "NATIVE_READ_PIXELS",
+    "WGS84",
     "RasterInfo",
     "decode_reduced",
     "draft_size",
@@ -39,6 +40,7 @@ __all__ = [
     "open_image_bytes",
     "open_image_checked",
     "open_raster",
+    "pixel_to_lonlat",
     "pixel_to_map",
     "read_overview",
     "read_region",
@@ -316,6 +318,33 @@ def pixel_to_map(info: RasterInfo, xy: ArrayLike) -> NDArray[np.float64]:
     a, b, c, d, e, f = info.transform
     pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     return np.stack([a * pts[:, 0] + b * pts[:, 1] + c, d * pts[:, 0] + e * pts[:, 1] + f], 1)
+
+
+WGS84 = "EPSG:4326"
+"""The CRS of RFC 7946 GeoJSON (axis order longitude, latitude)."""
+
+
+def pixel_to_lonlat(info: RasterInfo, xy: ArrayLike) -> NDArray[np.float64]:
+    """Pixel ``(x, y)`` points to WGS 84 ``(longitude, latitude)`` (RFC 7946's order).
+
+    The map coordinates of :func:`pixel_to_map` are reprojected by PROJ through rasterio
+    (``rasterio.warp.transform``, traditional GIS axis order: x = longitude), so no second
+    geodesy stack is needed; a raster already in WGS 84 is passed through.
+
+    Raises:
+        InputError: The raster is not georeferenced or its CRS cannot be reprojected.
+    """
+    pts = pixel_to_map(info, xy)
+    if info.crs is None or info.crs.upper() in (WGS84, "OGC:CRS84"):
+        return pts
+    from rasterio.errors import CRSError
+    from rasterio.warp import transform
+
+    try:
+        lon, lat = transform(info.crs, WGS84, pts[:, 0].tolist(), pts[:, 1].tolist())
+    except CRSError as exc:
+        raise InputError(f"cannot reproject {info.path} ({info.crs}) to WGS 84: {exc}") from None
+    return np.stack([np.asarray(lon, np.float64), np.asarray(lat, np.float64)], 1)
 
 
 def map_to_pixel(info: RasterInfo, xy: ArrayLike) -> NDArray[np.float64]:

@@ -54,20 +54,23 @@ _FAMILY_HELP = "Family of vlm outputs that record none (default: qwen2_5_vl)."
     "det",
     epilog=examples(
         "rscovlm eval det --gt labelTxt/ --pred results/ --pred-format task1",
+        "rscovlm eval det --gt labelTxt/P0706.txt --pred predictions.jsonl --pred-format jsonl",
         "rscovlm eval det --gt val.json --pred outputs.jsonl --pred-format vlm --out scores/",
         "rscovlm eval det --gt test/ --pred test_det/ --pred-format task1 --sweep-val val_det/ "
         "--sweep-val-gt val/",
     ),
 )
 def eval_det(
-    gt: str = typer.Option(..., "--gt", help="Ground truth: DOTA labelTxt folder or COCO json."),
+    gt: str = typer.Option(
+        ..., "--gt", help="Ground truth: DOTA labelTxt folder, one labelTxt .txt, or COCO json."
+    ),
     pred: str = typer.Option(..., "--pred", help="Predictions: a file or a folder of them."),
     pred_format: PredFormat = typer.Option(..., "--pred-format", help=_PRED_FORMAT_HELP),
     classes: str | None = typer.Option(
         None,
         "--classes",
         help="dota1.0|dota1.5|dota2.0|dior|fair1m1.0|srsdd|rsar|hrsc or a file with one class "
-        "per line (default: the COCO categories, dota1.0 for a labelTxt folder).",
+        "per line (default: the COCO categories, dota1.0 for labelTxt).",
     ),
     metric: Metric = typer.Option(Metric.voc07, "--metric", help="voc07 (11-point), voc12 (area)."),
     iou_mode: IouMode = typer.Option(
@@ -91,7 +94,11 @@ def eval_det(
         None, "--out", metavar="DIR", help=f"Also write every number to DIR/{RESULTS_FILE}."
     ),
 ) -> None:
-    """Evaluate rotated-box detections: per-class AP, mAP / mAP_nc, threshold sweep, mF1."""
+    """Evaluate rotated-box detections: per-class AP, mAP / mAP_nc, mAP@[.5:.95], sweep, mF1.
+
+    Exits 2 when nothing could be read from --pred (with a guess at the right --pred-format),
+    and counts the ground-truth images no prediction line names (a crashed run looks so).
+    """
     from rich.console import Console
 
     from rscovlm.eval.det_eval import render_det_report, run_det_eval
@@ -101,7 +108,7 @@ def eval_det(
     if out is not None and Path(out).exists() and not Path(out).is_dir():
         raise InputError(f"--out {out} is a file; give a folder (results go to DIR/{RESULTS_FILE})")
     class_list = get_classes(classes) if classes else None
-    if class_list is None and Path(gt).is_dir():
+    if class_list is None and (Path(gt).is_dir() or Path(gt).suffix.lower() == ".txt"):
         class_list = get_classes("dota1.0")
     report = run_det_eval(
         gt,

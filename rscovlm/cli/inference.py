@@ -8,6 +8,8 @@ server are one flag apart.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from rscovlm.cli.app import app
@@ -15,6 +17,7 @@ from rscovlm.cli.options import (
     BackendName,
     DetectBox,
     DetectFormat,
+    GeoCrs,
     ModelOptions,
     examples,
     max_new_tokens_option,
@@ -89,17 +92,32 @@ def zoom(
     typer.echo(result.answer)
 
 
+_GEO_CRS_HELP = (
+    "GeoJSON of a georeferenced raster: wgs84 (RFC 7946 lon/lat, what web maps read) or native "
+    "(the raster's CRS, named in the pre-RFC 7946 'crs' member GDAL/QGIS read; not RFC 7946)."
+)
+IMAGES_FILE = "images.json"
+"""What a folder or list run writes into ``--out``: per-image status, counts that add up."""
+
+
 @app.command(
     epilog=examples(
         "rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/",
+        "rscovlm detect --model RSCoVLM-det-7B --image scenes/ --out det/ --draw drawn/",
+        "rscovlm detect --model RSCoVLM-det-7B --image list.txt --out det/ --crs native",
         "rscovlm detect --backend openai --base-url http://127.0.0.1:8000/v1 --model m "
         "--image P1.png --out det/ --format task1",
     )
 )
 @model_options
 def detect(
-    image: str = typer.Option(..., "--image", help="Image or raster of any size (GeoTIFF ok)."),
-    out: str = out_option(),
+    image: str = typer.Option(
+        ...,
+        "--image",
+        help="Image or raster of any size (GeoTIFF ok), a folder of them, or a .txt list "
+        "(one path a line).",
+    ),
+    out: str = out_option("Output folder (created); one subfolder per image for a batch."),
     classes: str = typer.Option("dota1.0", "--classes", help="Class list name or file."),
     formats: list[DetectFormat] = typer.Option(
         [DetectFormat.all], "--format", help="Files written into --out (repeatable)."
@@ -112,56 +130,110 @@ def detect(
     nms_iou: float = typer.Option(
         0.1, "--nms-iou", min=0.0, max=1.0, help="Class-wise NMS IoU threshold."
     ),
+    draw: str | None = typer.Option(
+        None,
+        "--draw",
+        metavar="DIR",
+        help="Draw boxes and labels on each image (a big raster: on its overview) as "
+        "DIR/<image>.png.",
+    ),
+    draw_side: int = typer.Option(
+        2048, "--draw-side", min=64, help="Longer side of a drawn picture in pixels."
+    ),
+    crs: GeoCrs = typer.Option(GeoCrs.wgs84, "--crs", help=_GEO_CRS_HELP),
     max_new_tokens: int | None = max_new_tokens_option(),
     *,
     models: ModelOptions,
 ) -> None:
     """Tiled detection: patches, detection prompt, parse, map back, rotated NMS, outputs.
 
-    Writes predictions.jsonl, task1/, coco.json, detections.geojson (map coordinates and CRS
-    for a georeferenced raster), raw_outputs.jsonl and summary.json into --out.
+    Writes predictions.jsonl, task1/, coco.json, detections.geojson (RFC 7946 WGS 84 lon/lat
+    for a georeferenced raster; --crs native keeps its CRS), raw_outputs.jsonl and summary.json
+    into --out. A folder or .txt list writes each image into --out/<image>/ and the status of
+    every image into --out/images.json; an image that cannot be read is reported and skipped.
+    Progress goes to stderr: a bar on a terminal, lines with rate and ETA otherwise.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from rscovlm.cli.progress import progress_reporter
     from rscovlm.data.split import TileSpec
+    from rscovlm.errors import InputError
+    from rscovlm.files import atomic_write_json
     from rscovlm.formats import get_classes
     from rscovlm.imaging import open_raster
     from rscovlm.model.backends import GenerationParams
-    from rscovlm.pipelines.detect import detect_image
+    from rscovlm.pipelines.detect import detect_image, image_inputs
     from rscovlm.pipelines.detect_outputs import resolve_formats, write_outputs
+    from rscovlm.pipelines.draw import draw_result
 
     # Every input is checked before a model is loaded.
     class_list = get_classes(classes)
     chosen = resolve_formats([f.value for f in formats])
     spec = TileSpec(patch, gap, tuple(rates))
     models.check()
-    open_raster(image)
+    images, many = image_inputs(image)
+    failed: dict[str, str] = {}
+    readable = []
+    for path in images:
+        try:
+            open_raster(path)
+            readable.append(path)
+        except InputError as exc:
+            if not many:
+                raise
+            failed[str(path)] = str(exc)
+            typer.echo(f"skipped {path}: {exc}", err=True)
+    if not readable:
+        raise InputError(f"no readable image in {image} ({len(failed)} could not be opened)")
+    if draw is not None:
+        for path in readable:
+            if (Path(draw) / f"{path.stem}.png").resolve() == path.resolve():
+                raise InputError(f"--draw {draw} would overwrite the input {path}; pick a folder")
     params = GenerationParams(max_new_tokens=max_new_tokens)
     backend = models.build()
     console = Console(stderr=True)
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("patches", total=None)
-
-        def on_batch(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        result = detect_image(
-            backend,
-            image,
-            class_list,
-            spec=spec,
-            box=box.value,
-            batch=batch,
-            nms_iou=nms_iou,
-            params=params,
-            progress=on_batch,
+    done: dict[str, dict[str, object]] = {}
+    n_boxes = 0
+    for k, path in enumerate(readable, 1):
+        label = f"[{k}/{len(readable)}] {path.stem}" if many else path.stem
+        target = Path(out) / path.stem if many else Path(out)
+        try:
+            with progress_reporter(console, label) as on_batch:
+                result = detect_image(
+                    backend, path, class_list, spec=spec, box=box.value, batch=batch,
+                    nms_iou=nms_iou, params=params, progress=on_batch,
+                )  # fmt: skip
+            written = write_outputs(result, target, chosen, crs=crs.value)  # type: ignore[arg-type]
+            if draw is not None:
+                written["draw"] = draw_result(
+                    result, Path(draw) / f"{result.image_id}.png", max_side=draw_side
+                )
+        except InputError as exc:  # one bad image never stops a batch
+            if not many:
+                raise
+            failed[str(path)] = str(exc)
+            typer.echo(f"skipped {path}: {exc}", err=True)
+            continue
+        for line in result.summary():
+            typer.echo(line, err=True)
+        n_boxes += len(result.quads)
+        done[str(path)] = {"out": str(target), "n_kept": len(result.quads)}
+        if draw is not None:
+            typer.echo(f"drawn to {written['draw']}", err=True)
+        if not many:
+            typer.echo(f"{len(result.quads)} boxes written to {out} ({', '.join(written)})")
+    if many:
+        status = {
+            "n_images": len(images), "n_done": len(done), "n_failed": len(failed),
+            "done": done, "failed": failed,
+        }  # fmt: skip
+        atomic_write_json(Path(out) / IMAGES_FILE, status)
+        typer.echo(
+            f"{len(images)} images: {len(done)} done, {len(failed)} skipped as unreadable; "
+            f"{n_boxes} boxes written to {out}/<image>/ (status in {Path(out) / IMAGES_FILE})"
         )
-    written = write_outputs(result, out, chosen)
-    for line in result.summary():
-        typer.echo(line, err=True)
-    typer.echo(f"{len(result.quads)} boxes written to {out} ({', '.join(written)})")
+        if not done:
+            raise InputError(f"no image of {image} could be processed ({len(failed)} failed)")
 
 
 @app.command(

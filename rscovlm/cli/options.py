@@ -100,6 +100,13 @@ class DetectFormat(str, Enum):
     geojson = "geojson"
 
 
+class GeoCrs(str, Enum):
+    """``rscovlm.formats.results.GEOJSON_CRS``: RFC 7946 WGS 84, or the raster's own CRS."""
+
+    wgs84 = "wgs84"
+    native = "native"
+
+
 class DetectBox(str, Enum):
     """The box kinds the detection pipeline prompts for (``pipelines.detect.DetectBox``)."""
 

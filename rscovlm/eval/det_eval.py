@@ -10,7 +10,14 @@
   picked at the first one and applied at all of them.
 
 With several IoU thresholds the headline (``mAP``, ``per_class``) is the first; ``by_iou`` has
-each, and ``mAP_mean_over_iou`` their mean.
+each, and ``mAP_mean_over_iou`` their mean. ``mAP_50_95`` is always computed too: the mean over
+IoU 0.50, 0.55, ..., 0.95 (the COCO-style mAP@[.5:.95], same matching rule and scores).
+
+Guards against a run that looks fine but is not: predictions of which nothing could be read
+raise :class:`~rscovlm.errors.InputError` with a guess at the right format
+(:func:`rscovlm.eval.sniff.sniff_predictions`) instead of scoring mAP 0; ground-truth images
+that no prediction line names at all are counted and listed (``gt_images_without_prediction``),
+since a crashed or partial inference job looks exactly like that.
 
 The F1 block is LMMRotate's mF1 and the strict one-to-one F1 (:mod:`rscovlm.eval.metrics.mf1`),
 best over score thresholds, always with LMMRotate's geometry (rectangles, IoU >= 0.5).
@@ -42,12 +49,17 @@ from rscovlm.eval.metrics.detection import (
     ThresholdSweep,
 )
 from rscovlm.eval.metrics.mf1 import F1Evaluator, F1Sweep
+from rscovlm.eval.sniff import sniff_predictions
 from rscovlm.tables import SECTION, Align, format_table
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["DetEvalReport", "render_det_report", "run_det_eval"]
+__all__ = ["COCO_IOUS", "DetEvalReport", "render_det_report", "run_det_eval"]
+
+COCO_IOUS: tuple[float, ...] = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
+"""The thresholds of mAP@[.5:.95]: 0.50, 0.55, ..., 0.95."""
+_EXAMPLES = 5  # image ids listed on screen (all are in the JSON)
 
 
 @dataclass
@@ -62,6 +74,9 @@ class DetEvalReport:
     sweep_val: ThresholdSweep | None = None
     sweep_test: ThresholdSweep | None = None
     f1: F1Sweep | None = None
+    map_50_95: float | None = None
+    without_prediction: dict[str, list[str]] = field(default_factory=dict)
+    n_gt_images: int = 0
 
     @property
     def main(self) -> DetectionResult:
@@ -99,15 +114,49 @@ class DetEvalReport:
                 "strict_score_threshold": strict.score_threshold,
                 "curve": self.f1.to_dict()["curve"],
             }
+        out["mAP_50_95"] = self.map_50_95
+        missing = self.without_prediction.get("pred", [])
+        out["n_gt_images"] = self.n_gt_images
+        out["n_gt_images_without_prediction"] = len(missing)
+        out["gt_images_without_prediction"] = missing
+        if "val_pred" in self.without_prediction:
+            out["val_gt_images_without_prediction"] = self.without_prediction["val_pred"]
         out["inputs"] = {name: rep.to_dict() for name, rep in self.inputs.items()}
         return out
+
+
+def _format_hint(path: str | Path, fmt: PredFormat) -> str:
+    """``"; it looks like ...: try --pred-format X"`` when the sniffer recognises the input."""
+    found = sniff_predictions(path)
+    if found is None or found.format == fmt:
+        return ""
+    return f"; {found.hint()}"
 
 
 def _load(
     gt: GroundTruth, path: str | Path, fmt: PredFormat, family: str | None
 ) -> tuple[DetBoxes, Predictions]:
-    pred = read_predictions(path, fmt, gt.classes, default_family=family)
+    """Read and align predictions; reading nothing at all is an error, never mAP 0."""
+    try:
+        pred = read_predictions(path, fmt, gt.classes, default_family=family)
+    except InputError as exc:
+        hint = _format_hint(path, fmt) if Path(path).exists() else ""
+        raise InputError(f"{exc}{hint}") from None
+    rep = pred.report
+    if rep.n_boxes == 0 and rep.n_outputs == 0:
+        why = f"{rep.n_bad} unreadable lines" if rep.n_bad else "no prediction line"
+        example = f" (e.g. {rep.bad_examples[0]})" if rep.bad_examples else ""
+        raise InputError(
+            f"nothing could be read from {path} as --pred-format {fmt}: {why}{example}"
+            f"{_format_hint(path, fmt)}"
+        )
     return align_to_gt(pred, gt), pred
+
+
+def _without_prediction(gt: GroundTruth, pred: Predictions) -> list[str]:
+    """Ground-truth images that no prediction line names (in ground-truth order)."""
+    covered = {i for name in pred.seen if (i := gt.index_of(name)) is not None}
+    return [name for i, name in enumerate(gt.images) if i not in covered]
 
 
 def run_det_eval(
@@ -138,6 +187,8 @@ def run_det_eval(
     boxes, pred = _load(gt, pred_path, pred_format, family)
     report = DetEvalReport([], nc, pred.has_scores, gt.classes, {"gt": gt.report})
     report.inputs["pred"] = pred.report
+    report.n_gt_images = len(gt.images)
+    report.without_prediction["pred"] = _without_prediction(gt, pred)
     report.nc = nc or sweep_val is not None or not pred.has_scores
     kw: dict[str, Any] = {"iou_mode": iou_mode, "ignore_difficult": ignore_difficult}
     test = DetectionEvaluator(gt.boxes, boxes, gt.classes, **kw)
@@ -149,15 +200,21 @@ def run_det_eval(
         val_boxes, val_pred = _load(val_gt, sweep_val, pred_format, family)
         val_pred.report.source = f"validation {val_pred.report.source}"
         report.inputs["val_pred"] = val_pred.report
+        report.without_prediction["val_pred"] = _without_prediction(val_gt, val_pred)
         val = DetectionEvaluator(val_gt.boxes, val_boxes, val_gt.classes, **kw)
         t0 = iou_thresholds[0]
         report.sweep_val = val.sweep(iou_threshold=t0, metric=metric)
         report.sweep_test = test.sweep(iou_threshold=t0, metric=metric)
         tau = report.sweep_val.best_tau
-    report.results = [
-        test.evaluate(t, metric=metric, ties=ties, unit_scores=report.nc, score_threshold=tau)
-        for t in iou_thresholds
-    ]
+    done: dict[float, DetectionResult] = {}
+    for t in (*iou_thresholds, *COCO_IOUS):
+        if t not in done:
+            done[t] = test.evaluate(
+                t, metric=metric, ties=ties, unit_scores=report.nc, score_threshold=tau
+            )
+    report.results = [done[t] for t in iou_thresholds]
+    coco = [done[t].mean_ap for t in COCO_IOUS]
+    report.map_50_95 = None if None in coco else sum(m for m in coco if m is not None) / len(coco)
     if f1:
         f1_eval = F1Evaluator(
             gt.boxes, boxes, gt.classes, ignore_difficult=ignore_difficult,
@@ -200,6 +257,16 @@ def render_det_report(report: DetEvalReport, console: Console) -> None:
     say(note)
     for r in report.results[1:]:
         say(f"{kind} at IoU {r.iou_threshold:g}: {_num(r.mean_ap)}")
+    say(f"{kind}@[.5:.95] (mean over IoU {rule} 0.50 to 0.95, step 0.05): {_num(report.map_50_95)}")
+    for name, missing in report.without_prediction.items():
+        if missing:
+            more = len(missing) - _EXAMPLES
+            shown = ", ".join(missing[:_EXAMPLES]) + (f" and {more} more" if more > 0 else "")
+            which = "validation " if name == "val_pred" else ""
+            say(
+                f"{len(missing)} {which}ground-truth images have no prediction line at all "
+                f"({shown}); scored as misses — a crashed or partial inference run looks like this"
+            )
     if report.sweep_val is not None and report.sweep_test is not None:
         best_tau = report.sweep_val.best_tau
         sweep_rows: list[list[str] | None] = [

@@ -1,7 +1,7 @@
 """Detection evaluation inputs: ground truth folders or json, and prediction files.
 
-Ground truth: a DOTA ``labelTxt`` folder (one ``<image>.txt`` per image, read with
-:func:`rscovlm.data.sources.dota.read_dota_columns`) or a COCO detection json (read with
+Ground truth: a DOTA ``labelTxt`` folder (one ``<image>.txt`` per image) or one such file
+(read with :func:`rscovlm.data.sources.dota.read_dota_columns`) or a COCO detection json (read with
 :func:`rscovlm.data.sources.coco.read_coco_detection`). Image ids are file stems (``P0001``);
 for COCO the numeric image id is accepted as an alias.
 
@@ -89,6 +89,9 @@ class Predictions:
     boxes: DetBoxes
     has_scores: bool
     report: ReadReport
+    seen: frozenset[str] = frozenset()
+    """Every image id a prediction line names, even one whose boxes were all unusable: a ground
+    truth image outside it had no line at all (a crashed inference job looks like that)."""
 
 
 class _Builder:
@@ -102,6 +105,7 @@ class _Builder:
         self.report = report
         self.fuzzy = False  # machine-written names match exactly or after normalising only
         self.image_index: dict[str, int] = {}
+        self.seen: set[str] = set()
         self.parts: list[tuple[np.ndarray, ...]] = []
 
     def class_of(self, text: str) -> int | None:
@@ -171,10 +175,11 @@ class _Builder:
 
 
 def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) -> GroundTruth:
-    """Read a DOTA ``labelTxt`` folder or a COCO json.
+    """Read a DOTA ``labelTxt`` folder, one labelTxt file, or a COCO json.
 
     Args:
-        path: The folder (``*.txt`` label files) or the ``.json`` file.
+        path: The folder (``*.txt`` label files), one ``.txt`` label file (its stem is the
+            image id) or the ``.json`` file.
         classes: The class list; default: the COCO categories (required for DOTA folders).
 
     Raises:
@@ -182,8 +187,9 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
     """
     path = Path(path)
     report = ReadReport(f"ground truth {path}")
-    if path.is_dir():
-        files = sorted(path.glob("*.txt"))
+    label_file = path.is_file() and path.suffix.lower() == ".txt"  # one labelTxt, not COCO
+    if path.is_dir() or label_file:
+        files = [path] if label_file else sorted(path.glob("*.txt"))
         if not files:
             raise InputError(f"{path} holds no DOTA label file (*.txt)")
         if classes is None:
@@ -242,6 +248,7 @@ def _add_columns(cols: ResultColumns, build: _Builder) -> bool:
     for position, reason in cols.bad:
         build.report.bad(cols.where(position), reason)
     build.report.n_unscored += int((~cols.scored).sum())
+    build.seen.update(image_key(cols.names[j]) for j in np.unique(cols.image).tolist())
     build.add_columns(cols.names, cols.image, cols.labels, cols.label, cols.quads, cols.scores)
     return bool(cols.scored.any())
 
@@ -257,6 +264,7 @@ def _vlm_lines(path: Path, build: _Builder, default_family: str | None) -> None:
         build.report.n_outputs += 1
         build.report.n_empty_outputs += decoded.empty and not decoded.n_read
         name = image_key(raw.image_id)
+        build.seen.add(name)
         build.image(name)  # an image with no box still was predicted
         for rejected in decoded.rejected:
             build.report.bad(where, f"{rejected.reason}: {rejected.line[:60]}")
@@ -295,7 +303,7 @@ def read_predictions(
             has_scores |= _add_columns(read_jsonl(file), build)
         else:
             _vlm_lines(file, build, default_family)
-    return Predictions(build.names(), build.boxes(), has_scores, report)
+    return Predictions(build.names(), build.boxes(), has_scores, report, frozenset(build.seen))
 
 
 def align_to_gt(pred: Predictions, gt: GroundTruth) -> DetBoxes:

@@ -58,6 +58,7 @@ from rscovlm.data.patches import (
 )
 from rscovlm.data.split import TileSpec, plan_windows
 from rscovlm.errors import InputError
+from rscovlm.files import IMAGE_SUFFIXES, RASTER_SUFFIXES
 from rscovlm.formats import LabelMatcher
 from rscovlm.formats.decode import DecodedBoxes, decode_detections
 from rscovlm.formats.results import DetectionTable, RawOutput, ResultImage
@@ -65,6 +66,7 @@ from rscovlm.imaging import RasterInfo, open_raster, read_region, read_regions
 from rscovlm.model.backends.base import Backend, GenerationParams
 from rscovlm.model.encoding import image_part
 from rscovlm.resolution import PixelBand, get_family
+from rscovlm.safe_read import read_text
 
 __all__ = [
     "DEFAULT_NMS_IOU",
@@ -73,6 +75,7 @@ __all__ = [
     "PatchResult",
     "detect_image",
     "detection_conversation",
+    "image_inputs",
     "plan_patches",
 ]
 
@@ -237,6 +240,45 @@ class DetectionResult:
             "unknown_labels": dict(self.unknown_labels),
             "patches": [{k: v for k, v in vars(r).items() if k != "output"} for r in self.patches],
         }
+
+
+def image_inputs(source: str | Path) -> tuple[list[Path], bool]:
+    """The images ``rscovlm detect --image`` names, and whether it named a batch.
+
+    ``source`` is one image; a folder (its images, by name, not recursive); or a ``.txt`` list,
+    one path a line (relative ones from the list's folder, blank lines and ``#`` comments
+    skipped). Listed files are not opened here: a missing or corrupt one is reported and
+    skipped by the run, so the counts add up.
+
+    Raises:
+        InputError: A folder without images, an empty list, or two images with one id (file
+            stem), whose outputs would overwrite each other.
+    """
+    path = Path(source)
+    suffixes = {*IMAGE_SUFFIXES, *RASTER_SUFFIXES}
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file())
+        if not images:
+            raise InputError(f"{path} holds no image ({', '.join(sorted(suffixes))})")
+    elif path.suffix.lower() == ".txt" and path.is_file():
+        lines = (ln.strip() for ln in read_text(path, "image list").splitlines())
+        images = [
+            p if p.is_absolute() else path.parent / p
+            for p in (Path(ln) for ln in lines if ln and not ln.startswith("#"))
+        ]
+        if not images:
+            raise InputError(f"image list {path} names no image")
+    else:
+        return [path], False
+    seen: dict[str, Path] = {}
+    for image in images:
+        if image.stem in seen:
+            raise InputError(
+                f"{seen[image.stem]} and {image} share the id {image.stem!r}; their outputs "
+                "would overwrite each other"
+            )
+        seen[image.stem] = image
+    return images, True
 
 
 def plan_patches(

@@ -3,7 +3,8 @@
 The formats themselves (readers next to writers) live in :mod:`rscovlm.formats.results`; this
 module only picks them and names the files: rscovlm predictions JSONL (``image_id``, ``class``,
 ``quad``, ``score``; what ``rscovlm eval det --pred-format jsonl`` reads), DOTA Task1 files, COCO
-json, GeoJSON (map coordinates when the raster is georeferenced), the raw model output of every
+json, GeoJSON (RFC 7946 WGS 84 lon/lat when the raster is georeferenced, or its own CRS with
+``crs="native"``), the raw model output of every
 patch in the ``vlm`` schema of ``rscovlm eval`` (``raw_outputs.jsonl``, mergeable by ``rscovlm
 eval merge`` into the same boxes), and ``summary.json`` with the counts.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
 from rscovlm.formats.results import (
+    GeoJsonCrs,
     write_coco,
     write_geojson,
     write_jsonl,
@@ -50,13 +52,18 @@ def resolve_formats(values: Iterable[str] | None) -> tuple[str, ...]:
 
 
 def write_outputs(
-    result: DetectionResult, out_dir: str | Path, formats: Iterable[str] | None = None
+    result: DetectionResult,
+    out_dir: str | Path,
+    formats: Iterable[str] | None = None,
+    *,
+    crs: GeoJsonCrs = "wgs84",
 ) -> dict[str, Path]:
     """Write the chosen formats into ``out_dir`` (created), plus ``raw_outputs.jsonl`` and
     ``summary.json`` always.
 
     Files: ``predictions.jsonl``, ``task1/Task1_<class>.txt`` (every class), ``coco.json``,
-    ``detections.geojson``.
+    ``detections.geojson`` (``crs``: ``wgs84`` RFC 7946 lon/lat, or ``native`` map coordinates
+    with the pre-RFC ``crs`` member; see :mod:`rscovlm.formats.results.geojson`).
 
     Returns:
         The path of each written output by name (``task1`` is the folder).
@@ -74,7 +81,7 @@ def write_outputs(
     if "coco" in chosen:
         written["coco"] = write_coco(table, out / "coco.json")
     if "geojson" in chosen:
-        written["geojson"] = write_geojson(table, out / "detections.geojson")
+        written["geojson"] = write_geojson(table, out / "detections.geojson", crs)
     written["raw"] = write_raw_outputs(result.raw_outputs(), out / "raw_outputs.jsonl")
     summary = {**result.to_dict(), "outputs": {k: str(v) for k, v in written.items()}}
     written["summary"] = atomic_write_text(

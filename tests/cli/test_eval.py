@@ -60,6 +60,12 @@ def test_eval_det_prints_table_and_writes_json(
     assert set(data["by_iou"]) == {"0.5", "0.75"} and data["mAP_mean_over_iou"] == 1.0
     assert data["f1"]["strict_f1"] == 1.0
     assert data["inputs"]["pred"]["n_kept"] == 984
+    assert (
+        data["mAP_50_95"] == 1.0
+        and "mAP@[.5:.95] (mean over IoU > 0.50 to 0.95, step 0.05): 1.0000" in out
+    )
+    assert data["n_gt_images"] == 7 and data["n_gt_images_without_prediction"] == 0
+    assert "no prediction line" not in out
     assert not list(out_json.parent.glob("*.tmp"))  # written by rename, no leftovers
 
 
@@ -195,6 +201,73 @@ def test_eval_det_on_vlm_outputs(
     assert data["per_class"]["helicopter"]["fp"] == 1
     assert data["inputs"]["pred"]["n_outputs"] == 2 and data["inputs"]["pred"]["n_bad"] == 1
     assert "2 model outputs, 1 'none'" in out and "1 unreadable" in out
+    # Five of the seven ground-truth images got no output line: counted, listed, said.
+    missing = ["P0706", "P1088", "P1234", "P2598", "P2709"]
+    assert data["n_gt_images_without_prediction"] == 5
+    assert data["gt_images_without_prediction"] == missing
+    assert f"5 ground-truth images have no prediction line at all ({', '.join(missing)})" in out
+
+
+def _jsonl_predictions(path: Path) -> Path:
+    path.write_text(json.dumps({"image_id": "P0706", "class": "ship", "quad": [0] * 8}) + "\n")
+    return path
+
+
+def _vlm_outputs(path: Path) -> Path:
+    record = {"image_id": "P0706", "output": "x", "orig_size": [8, 8], "resized_size": [28, 28]}
+    path.write_text(json.dumps(record) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "given", "message"),
+    [
+        (None, "jsonl", "holds no prediction file (*.jsonl); it looks like a folder of DOTA Task1 "
+         "files: try --pred-format task1"),
+        (_jsonl_predictions, "vlm", "nothing could be read from"),
+        (_jsonl_predictions, "task1", "try --pred-format jsonl"),
+        (_vlm_outputs, "task1", "try --pred-format vlm"),
+        (_vlm_outputs, "jsonl", "as --pred-format jsonl: 1 unreadable lines"),
+    ],
+)  # fmt: skip
+def test_eval_det_wrong_format_exits_2_with_a_guess(
+    dota_label_dir: Path,
+    perfect_task1: Path,
+    tmp_path: Path,
+    make: object,
+    given: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pred = perfect_task1 if make is None else make(tmp_path / "p.jsonl")  # type: ignore[operator]
+    args = ["eval", "det", "--gt", str(dota_label_dir), "--pred", str(pred)]
+    code, out, err = _run([*args, "--pred-format", given], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and message in lines[0], err
+    assert "mAP" not in out  # no score of a run that read nothing
+    if make is _vlm_outputs:
+        assert "try --pred-format vlm" in lines[0]
+    if make is _jsonl_predictions:
+        assert "try --pred-format jsonl" in lines[0]
+
+
+def test_eval_det_single_labeltxt_file(
+    dota_label_dir: Path, perfect_task1: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One labelTxt file is DOTA ground truth of one image (never read as COCO)."""
+    out_dir = tmp_path / "one"
+    code, out, err = _run(
+        ["eval", "det", "--gt", str(dota_label_dir / "P0706.txt"), "--pred", str(perfect_task1),
+         "--pred-format", "task1", "--out", str(out_dir)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    data = json.loads((out_dir / "results.json").read_text())
+    n_gt = sum(1 for ln in (dota_label_dir / "P0706.txt").read_text().splitlines() if ln.strip())
+    assert data["n_gt_images"] == 1 and data["mAP"] == 1.0
+    assert data["inputs"]["gt"]["n_boxes"] <= n_gt and data["inputs"]["gt"]["n_kept"] > 0
+    assert len(data["inputs"]["pred"]["missing_images"]) == 6  # the other six images
+    assert "on 6 images missing from the ground truth" in out
 
 
 def test_demo_is_seeded() -> None:

@@ -132,8 +132,12 @@ def test_replay_merges_patches_into_original_pixels(scene: Path, tmp_path: Path)
     doc = json.loads(files["coco"].read_text())
     assert doc["images"] == [{"id": 1, "file_name": "scene.tif", "width": 896, "height": 640}]
     assert all(a["score"] == 1.0 and len(a["bbox"]) == 4 for a in doc["annotations"])
-    # GeoJSON: map coordinates = pixel_to_map of the quads, the raster's CRS named.
-    geo = json.loads(files["geojson"].read_text())
+    # GeoJSON: RFC 7946 by default (lon/lat, no crs member; see test_geojson_is_rfc7946);
+    # --crs native: map coordinates = pixel_to_map of the quads, the raster's CRS named.
+    assert "crs" not in json.loads(files["geojson"].read_text())
+    native = write_outputs(result, tmp_path / "native", ["geojson"], crs="native")
+    geo = json.loads(native["geojson"].read_text())
+    assert geo["properties"]["coordinates"] == "map"
     assert geo["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32650"
     info = open_raster(scene)
     assert info.transform == TRANSFORM
@@ -352,3 +356,52 @@ def test_detect_and_eval_merge_keep_identical_boxes(
              "--out", str(tmp_path / "merged2")]
         )  # fmt: skip
     assert sorted(_task1_rows(tmp_path / "merged2")) == sorted(detect_rows)
+
+
+# --- GeoJSON per RFC 7946: WGS 84 lon/lat, read back with shapely (and pyproj) ------------------
+
+
+def _footprint_corners(width: int, height: int) -> np.ndarray:
+    return np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+
+
+def test_geojson_is_rfc7946_lonlat_within_the_raster(scene: Path, tmp_path: Path) -> None:
+    from shapely.geometry import Polygon, shape
+
+    from rscovlm.imaging import pixel_to_lonlat
+
+    result = detect_image(ReplayBackend(_script()), scene, DOTA_V1_0, spec=SPEC, batch=4)
+    files = write_outputs(result, tmp_path / "out", ["geojson"])
+    geo = json.loads(files["geojson"].read_text())
+    assert "crs" not in geo and geo["properties"]["coordinates"] == "wgs84"
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == len(result.quads) == 3
+    info = open_raster(scene)
+    footprint = Polygon(pixel_to_lonlat(info, _footprint_corners(*info.size)))
+    for feature, quad in zip(geo["features"], result.quads, strict=True):
+        poly = shape(feature["geometry"])
+        assert poly.is_valid and poly.exterior.is_ccw  # RFC 7946 §3.1.6: exterior rings CCW
+        assert poly.within(footprint.buffer(1e-9))
+        lon, lat = np.asarray(poly.exterior.coords).T
+        # EPSG:32650, easting 500000 is the zone's central meridian 117° E; northing 4e6 m
+        # is about 36.1° N: the numbers themselves say lon/lat, in that order.
+        assert np.all((lon > 116.99) & (lon < 117.01)) and np.all((lat > 36.0) & (lat < 36.3))
+        assert np.array_equal(feature["properties"]["quad"], quad.reshape(-1))
+
+
+def test_geojson_lonlat_agrees_with_pyproj(scene: Path, tmp_path: Path) -> None:
+    """An independent reprojection (pyproj) of the pixel quads gives the written coordinates."""
+    pyproj = pytest.importorskip("pyproj")
+    from shapely.geometry import Polygon, shape
+
+    result = detect_image(ReplayBackend(_script()), scene, DOTA_V1_0, spec=SPEC, batch=4)
+    geo = json.loads(write_outputs(result, tmp_path, ["geojson"])["geojson"].read_text())
+    info = open_raster(scene)
+    to_lonlat = pyproj.Transformer.from_crs(info.crs, "EPSG:4326", always_xy=True)
+    corners = pixel_to_map(info, _footprint_corners(*info.size))
+    footprint = Polygon(np.stack(to_lonlat.transform(corners[:, 0], corners[:, 1]), 1))
+    for feature, quad in zip(geo["features"], result.quads, strict=True):
+        ring = np.asarray(feature["geometry"]["coordinates"][0])[:4]
+        xy = pixel_to_map(info, quad)
+        expect = np.stack(to_lonlat.transform(xy[:, 0], xy[:, 1]), 1)
+        assert np.allclose(ring, expect, atol=1e-9) or np.allclose(ring, expect[::-1], atol=1e-9)
+        assert shape(feature["geometry"]).within(footprint.buffer(1e-9))

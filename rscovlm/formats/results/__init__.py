@@ -32,7 +32,7 @@ from rscovlm.formats.results._table import (
     json_lines,
 )
 from rscovlm.formats.results.coco import read_coco_columns, read_coco_results, write_coco
-from rscovlm.formats.results.geojson import read_geojson, write_geojson
+from rscovlm.formats.results.geojson import GEOJSON_CRS, GeoJsonCrs, read_geojson, write_geojson
 from rscovlm.formats.results.jsonl import iter_jsonl, read_jsonl, write_jsonl
 from rscovlm.formats.results.raw import RawOutput, iter_raw_outputs, write_raw_outputs
 from rscovlm.formats.results.task1 import (
@@ -44,7 +44,9 @@ from rscovlm.formats.results.task1 import (
 )
 
 __all__ = [
+    "GEOJSON_CRS",
     "DetectionTable",
+    "GeoJsonCrs",
     "RawOutput",
     "ResultBox",
     "ResultColumns",

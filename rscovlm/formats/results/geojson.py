@@ -1,11 +1,15 @@
 """GeoJSON FeatureCollection of detections, one Polygon per box.
 
-A georeferenced raster gives map coordinates (:func:`rscovlm.imaging.pixel_to_map` of the quad's
-vertices, pixel corners at integers) in the raster's CRS, named by the collection's ``crs``
-member (the pre-RFC 7946 form GDAL and QGIS read; RFC 7946 itself only allows WGS 84, which
-would need a reprojection). Otherwise the coordinates are pixels (y down) and there is no
-``crs``. Each feature keeps its pixel ``quad``, ``image_id``, ``class`` and ``score``, which is
-what :func:`read_geojson` reads back.
+A georeferenced raster gives, by default (``crs="wgs84"``), RFC 7946 GeoJSON: the quad's
+vertices (pixel corners at integers) reprojected to WGS 84 longitude, latitude
+(:func:`rscovlm.imaging.pixel_to_lonlat`), rings counter-clockwise, and no ``crs`` member — what
+geojson.io, Leaflet and web maps place correctly (map coordinates in a projected CRS are
+misplaced by all of them). ``crs="native"`` keeps the raster's own map coordinates
+(:func:`rscovlm.imaging.pixel_to_map`) and names the CRS in the pre-RFC 7946 ``crs`` member (the
+2008 form GDAL and QGIS still read); that file is NOT RFC 7946. A raster without georeferencing
+gives pixel coordinates (y down) and no ``crs``. The collection's ``properties.coordinates``
+says which (``wgs84``, ``map`` or ``pixel``). Each feature keeps its pixel ``quad``,
+``image_id``, ``class`` and ``score``, which is what :func:`read_geojson` reads back.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,10 +26,13 @@ from numpy.typing import NDArray
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
 from rscovlm.formats.results._table import DetectionTable, ResultBox
-from rscovlm.imaging import pixel_to_map
+from rscovlm.imaging import pixel_to_lonlat, pixel_to_map
 from rscovlm.safe_read import read_json
 
-__all__ = ["read_geojson", "write_geojson"]
+__all__ = ["GEOJSON_CRS", "GeoJsonCrs", "read_geojson", "write_geojson"]
+
+GeoJsonCrs = Literal["wgs84", "native"]
+GEOJSON_CRS: tuple[GeoJsonCrs, ...] = ("wgs84", "native")
 
 _EPSG = re.compile(r"^EPSG:(\d+)$", re.IGNORECASE)
 
@@ -40,21 +47,27 @@ def _ring(points: NDArray[np.float64]) -> list[list[float]]:
     return [*ring, ring[0]]
 
 
-def write_geojson(table: DetectionTable, path: str | Path) -> Path:
-    """Write ``table`` as one FeatureCollection.
+def write_geojson(table: DetectionTable, path: str | Path, crs: GeoJsonCrs = "wgs84") -> Path:
+    """Write ``table`` as one FeatureCollection (``crs``: see the module docstring).
 
     Map coordinates need every image to share one georeferenced raster (a single scene);
     otherwise the collection is in pixels.
+
+    Raises:
+        InputError: An unknown ``crs``, or a CRS that cannot be reprojected to WGS 84.
     """
+    if crs not in GEOJSON_CRS:
+        raise InputError(f"GeoJSON crs must be one of {', '.join(GEOJSON_CRS)}, got {crs!r}")
     rasters = {i.raster for i in table.images}
     raster = next(iter(rasters)) if len(rasters) == 1 else None
     geo = raster is not None and raster.georeferenced
+    to_map = pixel_to_lonlat if crs == "wgs84" else pixel_to_map
     ids = table.image_ids
     features = []
     for img, quad, name, score in zip(
         table.image.tolist(), table.quads, table.class_names(), table.scores.tolist(), strict=True
     ):
-        points = pixel_to_map(raster, quad) if geo else np.asarray(quad, dtype=np.float64)  # type: ignore[arg-type]
+        points = to_map(raster, quad) if geo else np.asarray(quad, dtype=np.float64)  # type: ignore[arg-type]
         features.append(
             {
                 "type": "Feature",
@@ -68,11 +81,11 @@ def write_geojson(table: DetectionTable, path: str | Path) -> Path:
             }
         )
     doc: dict[str, Any] = {"type": "FeatureCollection"}
-    if geo and raster is not None and raster.crs is not None:
+    if geo and crs == "native" and raster is not None and raster.crs is not None:
         match = _EPSG.match(raster.crs)
         name = f"urn:ogc:def:crs:EPSG::{match.group(1)}" if match else raster.crs
         doc["crs"] = {"type": "name", "properties": {"name": name}}
-    doc["properties"] = {"coordinates": "map" if geo else "pixel"}
+    doc["properties"] = {"coordinates": ("wgs84" if crs == "wgs84" else "map") if geo else "pixel"}
     if len(ids) == 1:
         doc["properties"]["image_id"] = ids[0]
     doc["features"] = features
