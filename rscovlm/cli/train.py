@@ -61,4 +61,7 @@ def train(
     from rscovlm.train.trainer import run
 
     result = run(cfg, resume=resume, overwrite=overwrite)
-    typer.echo(f"trained {result.steps} steps; checkpoints in {result.output_dir}")
+    typer.echo(
+        f"trained {len(result.losses)} steps (now at step {result.steps}); "
+        f"checkpoints in {result.output_dir}"
+    )

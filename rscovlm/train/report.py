@@ -31,6 +31,10 @@ def _count(n: int) -> str:
     return f"{n:,}"
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{_count(n)} {word}{'' if n == 1 else 's'}"
+
+
 def _side(pixels: int) -> str:
     return f"{math.isqrt(pixels)}²"
 
@@ -45,7 +49,6 @@ def startup_summary(
     world_size: int,
     accumulation: int,
     schedule: LrSchedule,
-    step: int,
     band: Any,
 ) -> list[str]:
     """The lines printed before the first step.
@@ -56,7 +59,6 @@ def startup_summary(
             (:meth:`rscovlm.data.mixture.Mixture.summary`); ``None`` for pre-encoded samples.
         samples_per_epoch: Samples one rank sees per epoch.
         schedule: The schedule this start trains on (extended on a resume).
-        step: The step it starts at (0, or the checkpoint's).
         band: The render policy's pixel band (``min_pixels`` / ``max_pixels``), or ``None``.
     """
     total, trainable = params
@@ -70,7 +72,7 @@ def startup_summary(
         lines.append(f"data: {_count(samples_per_epoch)} pre-encoded samples per rank and epoch")
     else:
         epoch = sum(int(s["samples"]) for s in sources)
-        lines.append(f"data: {len(sources)} sources, {_count(epoch)} samples per epoch")
+        lines.append(f"data: {_plural(len(sources), 'source')}, {_count(epoch)} samples per epoch")
         for s in sources:
             lines.append(
                 f"  {s['entry']}: {_count(int(s['records']))} records, "
@@ -90,9 +92,9 @@ def startup_summary(
         f"(longer samples: {cfg.data.overlong}, never cut)"
     )
     how = "train.max_steps" if cfg.train.max_steps else f"train.epochs {cfg.train.epochs:g}"
-    lines.append(f"steps: {_count(schedule.total)} ({how}); starting at step {step}")
+    lines.append(f"steps: {_count(schedule.total)} ({how})")
     lines.append(
-        f"lr: {cfg.optim.lr:g} {schedule.shape}, warmup {schedule.warmup_steps} steps, "
+        f"lr: {cfg.optim.lr:g} {schedule.shape}, warmup {_plural(schedule.warmup_steps, 'step')}, "
         f"floor {schedule.min_ratio:g}× lr"
     )
     return lines
@@ -112,9 +114,9 @@ def drop_summary(
     drops: Sequence[Any], seen: dict[str, int], max_length: int | None, world_size: int
 ) -> list[str]:
     """The end-of-run lines: per source and reason, how many samples were left out."""
-    if not drops:
-        return []
     where = " on rank 0" if world_size > 1 else ""
+    if not drops:
+        return [f"samples left out{where}: none of {_count(sum(seen.values()))} drawn"]
     lines = [f"samples left out{where} (not trained on):"]
     for d in drops:
         of = f" of {_count(seen[d.source])} drawn" if d.source in seen else ""

@@ -477,7 +477,6 @@ def run(
         world_size=world,
         accumulation=accumulation,
         schedule=schedule,
-        step=step,
         band=band,
     ):
         tell(line)
