@@ -211,6 +211,8 @@ def prepare_run_dir(
         plan.changes, saved = [], None
     elif overwrite:
         plan.messages.append(f"--overwrite: {output_dir} held no run; starting at step 0")
+    elif latest is None and resume:
+        plan.messages.append(f"--resume: {output_dir} holds no checkpoint; starting at step 0")
     elif latest is None and saved is not None and plan.changes:
         plan.messages.append(
             f"{output_dir} holds no checkpoint to resume: starting at step 0 with the new config"

@@ -80,7 +80,12 @@ __all__ = [
 
 
 class SampleStream(Protocol):
-    """A deterministic, rank-sharded, resumable stream of per-sample tensors."""
+    """A deterministic, rank-sharded, resumable stream of per-sample tensors.
+
+    A stream may also have ``sources()`` (per mixture entry: records, samples per epoch — the
+    start-up summary lists them), ``drops()`` and ``seen`` (samples left out per source and
+    reason — said on screen); :class:`rscovlm.train.stream.EncodedStream` has all three.
+    """
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
