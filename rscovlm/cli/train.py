@@ -12,6 +12,8 @@ from rscovlm.cli.options import examples
     epilog=examples(
         "rscovlm train tiny_cpu train.max_steps=20",
         "rscovlm train my_run.yaml optim.lr=1e-5 log.output_dir=runs/a",
+        "rscovlm train tiny_cpu train.max_steps=120 --resume",
+        "rscovlm train tiny_cpu --overwrite",
         "rscovlm train rscovlm_official --validate --schema-only",
         "torchrun --nproc_per_node 8 -m rscovlm train rscovlm_official",
         "deepspeed --num_gpus 8 --module rscovlm train rscovlm_official",
@@ -26,14 +28,30 @@ def train(
     schema_only: bool = typer.Option(
         False, "--schema-only", help="With --validate: skip the paths (check away from the data)."
     ),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue the run folder's checkpoint although the config changed (said on screen).",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Start at step 0; the folder's old run is moved aside to <output_dir>.old-<n>.",
+    ),
     local_rank: int | None = LOCAL_RANK,
 ) -> None:
     """Co-train a model on a data mixture (one process; launch with torchrun for several).
 
-    Checkpoints go to the config's log.output_dir; a rerun resumes from the newest one.
+    Checkpoints go to the config's log.output_dir. A rerun resumes the newest one when the
+    config is the same in everything that changes training; otherwise it stops and names the
+    fields that differ (--resume continues anyway, --overwrite starts afresh).
     """
     from rscovlm.train.config import check_run_paths, load_train_config
 
+    if resume and overwrite:
+        from rscovlm.errors import InputError
+
+        raise InputError("give --resume or --overwrite, not both")
     cfg = load_train_config(config, list(overrides or []))
     if validate_only and not schema_only:
         check_run_paths(cfg)
@@ -42,5 +60,8 @@ def train(
         return
     from rscovlm.train.trainer import run
 
-    result = run(cfg)
-    typer.echo(f"trained {result.steps} steps; checkpoints in {result.output_dir}")
+    result = run(cfg, resume=resume, overwrite=overwrite)
+    typer.echo(
+        f"trained {len(result.losses)} steps (now at step {result.steps}); "
+        f"checkpoints in {result.output_dir}"
+    )

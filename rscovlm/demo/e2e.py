@@ -397,7 +397,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         follower = _LogFollower(Path(cfg.log.output_dir) / "log.jsonl", progress, task)
         follower.start()
         try:
-            trained = run(cfg)
+            trained = run(cfg, say=say)  # the summary goes through the demo console
         finally:
             follower.done.set()
             follower.join()

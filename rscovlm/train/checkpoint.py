@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rscovlm.train.engines import Engine
 
 __all__ = [
+    "checkpoint_state",
     "is_complete",
     "latest_checkpoint",
     "prune_checkpoints",
@@ -119,8 +120,18 @@ def latest_checkpoint(output_dir: Path) -> Path | None:
     return complete[-1] if complete else None
 
 
-def save_checkpoint(where: Path, step: int, engine: Engine, stream: Any, rank: int) -> None:
+def save_checkpoint(
+    where: Path,
+    step: int,
+    engine: Engine,
+    stream: Any,
+    rank: int,
+    meta: dict[str, Any] | None = None,
+) -> None:
     """Save step ``step`` into ``where`` (collective: every rank calls it).
+
+    ``meta`` (plain JSON: the run's schedule and world size) goes into ``state.json`` next to
+    the step, so a resume knows the plan the run was on (:func:`checkpoint_state`).
 
     The engine writes the model / optimizer / schedule states, every rank its own RNG and
     stream position, and rank 0 ``state.json`` last, after a barrier. A folder left by an
@@ -138,7 +149,19 @@ def save_checkpoint(where: Path, step: int, engine: Engine, stream: Any, rank: i
         torch.save({"rng": rng_state(), "stream": stream.state_dict()}, tmp)
     engine.barrier()
     if rank == 0:
-        atomic_write_json(where / "state.json", {"step": step})
+        atomic_write_json(where / "state.json", {**(meta or {}), "step": step})
+
+
+def checkpoint_state(where: Path) -> dict[str, Any]:
+    """``state.json`` of a complete checkpoint: ``step`` and the ``meta`` it was saved with.
+
+    Raises:
+        InputError: The file is unreadable or not a JSON object.
+    """
+    state = safe_read.read_json(where / "state.json", "checkpoint state")
+    if not isinstance(state, dict):
+        raise InputError(f"checkpoint state {where / 'state.json'} is not a JSON object")
+    return state
 
 
 def restore_checkpoint(where: Path, engine: Engine, stream: Any, rank: int) -> int:

@@ -14,7 +14,9 @@ A procedural dataset (``data.build_recipe``) is built into ``data.built`` on fir
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,30 @@ from rscovlm.train.tokenize import (
     record_rerenderer,
 )
 
-__all__ = ["EncodedStream", "build_data_stream", "ensure_built"]
+__all__ = ["Drops", "EncodedStream", "build_data_stream", "ensure_built"]
+
+
+@dataclass
+class Drops:
+    """Samples of one source left out for one reason (``kind``), with an example of it."""
+
+    source: str
+    kind: str
+    """``over-long`` (longer than ``train.max_length`` at its lowest band), ``unencodable``
+    (the encoder refused the conversation) or ``unreadable`` (the loader could not read the
+    record or its images)."""
+    count: int = 0
+    example: str = ""
+    """The first such sample's uid and reason."""
+    longest: int = 0
+    """Over-long only: the longest of them, in tokens (what ``train.max_length`` would need)."""
+
+
+def _source_of(uid: str) -> str:
+    """The source of a sample uid (``source/id``, or ``source[index]`` before the record was
+    read)."""
+    match = re.match(r"[^/\[]+", uid)
+    return match.group(0) if match else "?"
 
 
 class EncodedStream:
@@ -56,6 +81,16 @@ class EncodedStream:
         self.tokenizer, self.image_processor, self.family = tokenizer, image_processor, family
         self.skipped: list[tuple[str, str]] = []
         self.fitter = OverlongFitter(self._encode, max_length, overlong, rerender)
+        self.max_length = max_length
+        self.seen: dict[str, int] = {}
+        """Samples drawn per source by this process (kept or not; unreadable ones included)."""
+        self._drops: dict[tuple[str, str], Drops] = {}
+        self._loader_skips_read = 0
+
+    def _tally(self, source: str, kind: str, example: str, length: int = 0) -> None:
+        drops = self._drops.setdefault((source, kind), Drops(source, kind, example=example))
+        drops.count += 1
+        drops.longest = max(drops.longest, length)
 
     def __len__(self) -> int:
         return len(self.loader.mixture)
@@ -65,13 +100,37 @@ class EncodedStream:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for sample in self.loader:
+            uid = str(sample.conversation.meta.get("uid", "?"))
+            item = getattr(sample, "item", None)
+            source = item.source if item is not None else _source_of(uid)
+            self.seen[source] = self.seen.get(source, 0) + 1
             try:
                 encoded = self.fitter(sample)
             except InputError as exc:
-                self.skipped.append((str(sample.conversation.meta.get("uid", "?")), str(exc)))
+                self.skipped.append((uid, str(exc)))
+                self._tally(source, "unencodable", f"{uid}: {exc}")
                 continue
-            if encoded is not None:
-                yield encoded
+            if encoded is None:
+                length = self.fitter.last_length
+                self._tally(source, "over-long", f"{uid}: {length} tokens", length)
+                continue
+            yield encoded
+
+    def drops(self) -> list[Drops]:
+        """Every (source, reason) with samples left out so far, in order of first occurrence;
+        the loader's unreadable records included."""
+        report = getattr(self.loader, "report", None)
+        skips = report.skips if report is not None else []
+        for uid, reason in skips[self._loader_skips_read :]:
+            source = _source_of(uid)
+            self.seen[source] = self.seen.get(source, 0) + 1
+            self._tally(source, "unreadable", f"{uid}: {reason}")
+        self._loader_skips_read = len(skips)
+        return list(self._drops.values())
+
+    def sources(self) -> list[dict[str, Any]]:
+        """Per mixture entry: source, records, samples per epoch, share (the start-up summary)."""
+        return self.loader.mixture.summary()
 
     def counts(self) -> dict[str, int]:
         """Samples this process skipped (unencodable), dropped as over-long, re-rendered."""

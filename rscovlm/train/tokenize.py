@@ -133,8 +133,11 @@ class OverlongFitter:
         self.rerender, self.max_halvings = rerender, max_halvings
         self.counts = OverlongCounts()
         self.dropped_uids: list[str] = []
+        self.last_length = 0
+        """Tokens of the last encoding tried (of a dropped sample: at its lowest band)."""
 
     def _fits(self, encoded: dict[str, Any]) -> bool:
+        self.last_length = sample_length(encoded)
         return self.max_length is None or sample_length(encoded) <= self.max_length
 
     def __call__(self, sample: Any) -> dict[str, Any] | None:

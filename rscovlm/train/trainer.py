@@ -11,6 +11,15 @@ The data is a :class:`SampleStream`: an iterator of per-sample tensors (see
 ``state_dict`` / ``load_state_dict``. :class:`ListStream` serves pre-encoded samples; the
 mixture of the online data engine plugs in through the same protocol.
 
+The run folder (``log.output_dir``) is explicit (:mod:`rscovlm.train.run_dir`): a start
+resumes the folder's newest checkpoint only when its saved config matches in everything that
+changes training; otherwise it is refused unless ``resume`` or ``overwrite`` says what to do.
+A resume re-derives every parameter group's lr from the config and the schedule
+(:mod:`rscovlm.train.schedule`: warmup kept, decay against the new total) instead of trusting
+the lr the optimizer state was saved with. Before the first step rank 0 prints a start-up
+summary, and samples left out (over-long, unreadable) are said on screen per source
+(:mod:`rscovlm.train.report`).
+
 A checkpoint (``<output_dir>/checkpoints/step_<k>/``) holds the model and optimizer states, the
 schedule, every RNG and the data stream's position, so a resumed run sees the same batches
 and reproduces the same losses as an uninterrupted one.
@@ -23,9 +32,9 @@ the model — nothing, DDP, FSDP2 or DeepSpeed (``dist.strategy``) — is an
 from __future__ import annotations
 
 import json
-import math
 import os
 import random
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +48,6 @@ from rscovlm.errors import InputError
 from rscovlm.extras import require, require_torch
 from rscovlm.files import atomic_write_text
 from rscovlm.train.checkpoint import (
-    latest_checkpoint,
     prune_checkpoints,
     restore_checkpoint,
     save_checkpoint,
@@ -54,6 +62,9 @@ from rscovlm.train.collate import (
 from rscovlm.train.config import TrainConfig
 from rscovlm.train.engines import build_engine, check_engine, partitioned_loading
 from rscovlm.train.export import training_manifest
+from rscovlm.train.report import Say, drop_line, drop_summary, startup_summary, stderr_say
+from rscovlm.train.run_dir import prepare_run_dir
+from rscovlm.train.schedule import LrSchedule, lr_factor
 
 __all__ = [
     "ListStream",
@@ -61,6 +72,7 @@ __all__ = [
     "SampleStream",
     "build_model",
     "build_optimizer",
+    "count_parameters",
     "lr_factor",
     "module_of",
     "run",
@@ -68,7 +80,12 @@ __all__ = [
 
 
 class SampleStream(Protocol):
-    """A deterministic, rank-sharded, resumable stream of per-sample tensors."""
+    """A deterministic, rank-sharded, resumable stream of per-sample tensors.
+
+    A stream may also have ``sources()`` (per mixture entry: records, samples per epoch — the
+    start-up summary lists them), ``drops()`` and ``seen`` (samples left out per source and
+    reason — said on screen); :class:`rscovlm.train.stream.EncodedStream` has all three.
+    """
 
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
@@ -140,22 +157,6 @@ class RunResult:
     model: Any = None
     """The trained model (unwrapped from DDP / DeepSpeed; FSDP leaves it sharded), in train
     mode. A finished run also writes a loadable checkpoint directory to ``<output_dir>/final``."""
-
-
-def lr_factor(step: int, total: int, warmup_ratio: float, schedule: str, min_ratio: float) -> float:
-    """Multiplier of the base lr at optimizer step ``step`` (0-based) of ``total``.
-
-    Linear warmup over ``ceil(warmup_ratio · total)`` steps, then cosine, linear or constant
-    decay to ``min_ratio``.
-    """
-    warmup = math.ceil(warmup_ratio * total)
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    shape = 0.5 * (1.0 + math.cos(math.pi * progress)) if schedule == "cosine" else 1 - progress
-    return min_ratio + (1.0 - min_ratio) * shape
 
 
 def module_of(name: str) -> str:
@@ -358,19 +359,63 @@ def trim_log(path: Path, step: int) -> None:
         atomic_write_text(path, "".join(kept))
 
 
+def count_parameters(model: Any) -> tuple[int, int]:
+    """``(total, trainable)`` parameter counts; ZeRO-3 partitioned parameters by their full
+    size (``ds_numel``), FSDP's DTensors by their global one."""
+    total = trainable = 0
+    for param in model.parameters():
+        n = int(getattr(param, "ds_numel", 0) or param.numel())
+        total += n
+        trainable += n if param.requires_grad else 0
+    return total, trainable
+
+
+def apply_schedule(optimizer: Any, scheduler: Any, cfg: TrainConfig, factor: float) -> None:
+    """Set every parameter group from ``cfg`` with the lr multiplier ``factor``.
+
+    A restored optimizer state carries the hyper-parameters it was saved with (lr, weight
+    decay, betas, eps) and the lr of the OLD schedule's last step; a resume under a changed
+    config (``--resume``) must train with the new ones, and a longer run must not take a step
+    at the old schedule's end value.
+    """
+    lrs = cfg.optim.module_lrs()
+    for group in optimizer.param_groups:
+        name = str(group.get("name", "llm"))
+        base = lrs[name.removesuffix("_no_decay")]
+        group["initial_lr"] = base
+        group["lr"] = base * factor
+        group["weight_decay"] = 0.0 if name.endswith("_no_decay") else cfg.optim.weight_decay
+        group["betas"], group["eps"] = cfg.optim.betas, cfg.optim.eps
+    scheduler.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 def run(
-    cfg: TrainConfig, stream: SampleStream | None = None, *, stop_after: int | None = None
+    cfg: TrainConfig,
+    stream: SampleStream | None = None,
+    *,
+    stop_after: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    say: Say | None = None,
 ) -> RunResult:
-    """Train ``cfg`` on ``stream``; resumes from the newest checkpoint in ``log.output_dir``.
+    """Train ``cfg`` on ``stream`` in the run folder ``log.output_dir``.
+
+    The folder's newest checkpoint is resumed when its config matches (module docstring).
 
     Args:
         cfg: The validated config.
         stream: This rank's sample stream (already sharded); ``None`` builds it from
             ``cfg.data`` (:func:`rscovlm.train.stream.build_data_stream`).
         stop_after: Stop (after saving) once this optimizer step is done — to test resume.
+        resume: Continue the folder's checkpoint even though the config changed (``--resume``).
+        overwrite: Start at step 0; the folder's old run is moved aside (``--overwrite``).
+        say: Where rank 0's screen lines go (default: stderr).
 
     Raises:
         MissingExtraError: torch or transformers is missing (extra ``train``).
+        InputError: The folder holds a run of another config and neither ``resume`` nor
+            ``overwrite`` is given (one line naming the differing fields).
     """
     torch = require_torch()  # the entry point: a core install stops here, with one line
 
@@ -378,6 +423,19 @@ def run(
     dist, rank, world, device = _setup_distributed(cfg)
     output_dir = Path(cfg.log.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    tell: Say = (say or stderr_say) if rank == 0 else (lambda _line: None)
+    # before any loading: a refused start costs nothing
+    plan = prepare_run_dir(
+        cfg,
+        output_dir,
+        world_size=world,
+        rank=rank,
+        resume=resume,
+        overwrite=overwrite,
+        barrier=dist.barrier if world > 1 else (lambda: None),
+    )
+    for line in plan.messages:
+        tell(line)
     random.seed(cfg.train.seed)
     np.random.seed(cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
@@ -386,6 +444,7 @@ def run(
     with partitioned_loading(cfg, world, device):  # ZeRO-3: each rank allocates only its shard
         loaded = build_model(cfg, device)
     model = loaded.model
+    params = count_parameters(model)
     if stream is None:
         from rscovlm.train.stream import build_data_stream
 
@@ -399,22 +458,43 @@ def run(
     accumulation = cfg.train.accumulation_steps(world)
     per_step = cfg.train.per_device_batch_size * accumulation
     total = cfg.train.max_steps or max(1, int(cfg.train.epochs * len(stream) // per_step))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: lr_factor(
-            s, total, cfg.optim.warmup_ratio, cfg.optim.schedule, cfg.optim.min_lr_ratio
-        ),
-    )
+    schedule = LrSchedule.planned(total, cfg.optim)
+    saved_schedule = plan.saved_state.get("schedule")
+    if isinstance(saved_schedule, dict) and isinstance(saved_schedule.get("warmup_steps"), int):
+        schedule = LrSchedule(**saved_schedule).extended(total, cfg.optim)  # warmup kept
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     engine.prepare(optimizer, scheduler)
     model = engine.model  # DeepSpeed wraps here
 
     # resume
     step = 0
-    latest = latest_checkpoint(output_dir)
-    if latest is not None:
-        step = restore_checkpoint(latest, engine, stream, rank)
-    if rank == 0:
-        (output_dir / "config.json").write_text(cfg.model_dump_json(indent=2), encoding="utf-8")
+    if plan.checkpoint is not None:
+        step = restore_checkpoint(plan.checkpoint, engine, stream, rank)
+        apply_schedule(scheduler.optimizer, scheduler, cfg, schedule.factor(step))
+    sources = stream.sources() if hasattr(stream, "sources") else None
+    band = cfg.data.mixture_config().policy().band
+    for line in startup_summary(
+        cfg,
+        family=loaded.family,
+        params=params,
+        sources=sources,
+        samples_per_epoch=len(stream),
+        world_size=world,
+        accumulation=accumulation,
+        schedule=schedule,
+        band=band,
+    ):
+        tell(line)
+    if plan.checkpoint is not None and step < total:
+        tell(f"resuming from step {step} of {total} ({plan.checkpoint})")
+    elif plan.checkpoint is not None:
+        tell(
+            f"{output_dir} already finished at step {step} of {total}: nothing to train "
+            "(raise train.max_steps and pass --resume to extend it)"
+        )
+    else:
+        tell(f"starting a new run in {output_dir}: {total} steps")
+    meta = {"world_size": world, "schedule": schedule.as_dict()}
     if rank == 0:
         trim_log(output_dir / "log.jsonl", step)
     log = (output_dir / "log.jsonl").open("a", encoding="utf-8") if rank == 0 else None
@@ -424,6 +504,7 @@ def run(
     progress = None
     if rank == 0 and cfg.log.progress:
         progress = require("tqdm", "train").tqdm(total=total, initial=step, desc="train")
+    drops_said: set[tuple[str, str]] = set()
 
     # the loop
     samples = iter(stream)
@@ -489,12 +570,21 @@ def run(
                 for key, value in record.items():
                     if key != "step" and value is not None:
                         board.add_scalar(f"train/{key}", value, step)
+        for drops in stream.drops() if hasattr(stream, "drops") else []:
+            if (drops.source, drops.kind) not in drops_said:  # said once; summed at the end
+                drops_said.add((drops.source, drops.kind))
+                line = drop_line(drops, cfg.train.max_length)
+                if say is None and progress is not None:
+                    progress.write(line, file=sys.stderr)  # above the bar, not through it
+                else:
+                    tell(line)
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{loss_total:.4f}", lr=f"{lr:.2e}")
         due = cfg.train.save_every is not None and step % cfg.train.save_every == 0
         if due or step in (total, stop_after):
-            save_checkpoint(output_dir / "checkpoints" / f"step_{step}", step, engine, stream, rank)
+            where = output_dir / "checkpoints" / f"step_{step}"
+            save_checkpoint(where, step, engine, stream, rank, meta)
             if world > 1:
                 dist.barrier()
             if rank == 0:
@@ -504,6 +594,10 @@ def run(
     for closable in (log, board, progress):
         if closable is not None:
             closable.close()
+    if hasattr(stream, "drops"):
+        seen = getattr(stream, "seen", {})
+        for line in drop_summary(stream.drops(), seen, cfg.train.max_length, world):
+            tell(line)
     if step >= total:
         manifest = training_manifest(cfg, loaded.family)  # the band it was trained at
         engine.export(loaded, output_dir / "final", manifest)  # rank 0 writes; shards gather

@@ -54,7 +54,8 @@ def main() -> None:
             "log": {"output_dir": str(out), "progress": False},
         }
     )  # fmt: skip
-    run(cfg, ListStream(samples(ckpt), seed=1))
+    # --resume: the planted-pickle test extends a 1-step run to 2 (a changed max_steps)
+    run(cfg, ListStream(samples(ckpt), seed=1), resume=True)
 
 
 if __name__ == "__main__":

@@ -152,3 +152,47 @@ def test_config_overlong_option() -> None:
     assert load_train_config(path, ["data.overlong=rerender"]).data.overlong == "rerender"
     with pytest.raises(InputError, match=r"data\.overlong"):
         load_train_config(path, ["data.overlong=truncate"])
+
+
+def test_dropped_samples_are_reported_per_source_with_reasons(tiny_qwen25: Any, data: Any) -> None:
+    """Over-long and unreadable samples: counted per source and reason, with an example, and
+    the end-of-run lines say it (issue 16: a dropped record went unnoticed in log.jsonl)."""
+    from rscovlm.train.report import drop_line, drop_summary
+
+    root, records = data
+    lengths = _lengths(tiny_qwen25, root, records)
+    gone = Record(
+        id="gone",
+        source="broken",
+        task="vqa",
+        images=[ImageRef(path="missing.png", width=56, height=56)],
+        qa=[QA(question="Any ship?", answer="No.")],
+    )
+    mixed = {"det": records["det"], "short": records["short"], "broken": [gone]}
+    limit = lengths["det"] - 1
+    stream = _stream(tiny_qwen25, root, mixed, limit, "drop")
+    assert len(list(stream)) == 2  # the two short ones
+    drops = {(d.source, d.kind): d for d in stream.drops()}
+    assert set(drops) == {("det", "over-long"), ("broken", "unreadable")}
+    over, unreadable = drops["det", "over-long"], drops["broken", "unreadable"]
+    assert (over.count, over.longest, over.example) == (
+        2,
+        lengths["det"],
+        f"det/det: {lengths['det']} tokens",
+    )
+    assert unreadable.count == 2 and unreadable.example.startswith("broken/gone: ")
+    assert "missing.png" in unreadable.example
+    assert stream.seen == {"det": 2, "short": 2, "broken": 2}  # kept + left out = drawn
+    assert drop_line(over, limit) == (
+        f"dropped a sample of det: over-long (> train.max_length {limit} tokens) — "
+        f"det/det: {lengths['det']} tokens"
+    )
+    lines = drop_summary(stream.drops(), stream.seen, limit, world_size=1)
+    assert lines[0] == "samples left out (not trained on):"
+    assert sorted(lines[1:]) == sorted(
+        [
+            f"  det: 2 of 2 drawn — over-long: longest {lengths['det']} tokens > "
+            f"train.max_length {limit}",
+            f"  broken: 2 of 2 drawn — unreadable, e.g. {unreadable.example}",
+        ]
+    )
