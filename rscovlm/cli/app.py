@@ -69,7 +69,7 @@ eval_app = _typer(
 data_app = _typer(
     help="Build, inspect and export training data.",
     epilog=examples(
-        "rscovlm data build synthetic_demo --root . --out built/demo",
+        "rscovlm data build synthetic_demo --out built/demo",
         "rscovlm data stats built/demo",
     ),
 )

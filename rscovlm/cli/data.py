@@ -37,7 +37,7 @@ ZOOM_FILE = "zoom.jsonl"
 @data_app.command(
     "build",
     epilog=examples(
-        "rscovlm data build synthetic_demo --root . --out built/demo",
+        "rscovlm data build synthetic_demo --out built/demo",
         "rscovlm data build recipe.yaml --out built/mix --workers 0",
         "rscovlm data build my_recipe.yaml --out built/mine --validate",
         "rscovlm data build my_recipe.yaml --root /data --out built/mine --follow-symlinks",
@@ -52,7 +52,10 @@ def data_build(
         2, "--workers", min=0, help="Validation worker processes (0: inline)."
     ),
     root: str | None = typer.Option(
-        None, "--root", help="Data root: source paths are relative to it (default: the recipe's)."
+        None,
+        "--root",
+        help="Data root: source paths are relative to it (default: the working directory for a "
+        "shipped recipe, the recipe file's own root otherwise; created for generated scenes).",
     ),
     validate_only: bool = typer.Option(
         False, "--validate", help="Check the recipe and stop (the data root is not needed)."
