@@ -17,6 +17,7 @@ from rscovlm.cli.options import examples
 COMMAND_ORDER = (
     "data",
     "train",
+    "model",
     "chat",
     "zoom",
     "detect",
@@ -84,6 +85,15 @@ config_app = _typer(
     ),
 )
 app.add_typer(config_app, name="config")
+model_app = _typer(
+    help="Get a model: build the offline tiny one, or download a released checkpoint.",
+    epilog=examples(
+        "rscovlm model tiny --out tiny_model",
+        "rscovlm model ls",
+        "rscovlm model download Qingyun/RSCoVLM-7B-2512",
+    ),
+)
+app.add_typer(model_app, name="model")
 
 state = {"debug": False}
 

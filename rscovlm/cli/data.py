@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from rscovlm.cli.app import data_app
-from rscovlm.cli.options import BoxKind, Family, Overlong, examples, out_option
+from rscovlm.cli.options import BoxKind, Family, Overlong, examples, make_console, out_option
 from rscovlm.errors import InputError
 
 
@@ -70,7 +70,6 @@ def data_build(
 
     Finished shards in --out are reused, so an interrupted build resumes.
     """
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rscovlm.data.build import build_dataset
@@ -81,7 +80,7 @@ def data_build(
         typer.echo(f"{recipe}: valid")
         return
     spec, data_root = load_recipe(recipe, root)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("records validated", total=None)
@@ -107,12 +106,11 @@ def data_build(
 @data_app.command("stats", epilog=examples("rscovlm data stats built/demo"))
 def data_stats(built: str = typer.Argument(..., help="A folder written by `data build`.")) -> None:
     """Print a built dataset's manifest: counts per source, split, task, class and reason."""
-    from rich.console import Console
 
     from rscovlm.data.shards import read_manifest
     from rscovlm.data.stats import render_manifest
 
-    render_manifest(read_manifest(built), Console())
+    render_manifest(read_manifest(built), make_console())
 
 
 @data_app.command(

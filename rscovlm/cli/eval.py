@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from rscovlm.cli.app import eval_app
-from rscovlm.cli.options import Family, examples, out_option
+from rscovlm.cli.options import Family, examples, make_console, out_option
 from rscovlm.errors import InputError
 
 
@@ -92,7 +92,6 @@ def eval_det(
     ),
 ) -> None:
     """Evaluate rotated-box detections: per-class AP, mAP / mAP_nc, threshold sweep, mF1."""
-    from rich.console import Console
 
     from rscovlm.eval.det_eval import render_det_report, run_det_eval
     from rscovlm.files import atomic_write_json
@@ -119,7 +118,7 @@ def eval_det(
         ignore_difficult=not count_difficult,
         family=family.value if family else None,
     )
-    render_det_report(report, Console())
+    render_det_report(report, make_console())
     if out is not None:
         path = Path(out) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from rscovlm.cli.options import (
     DetectFormat,
     ModelOptions,
     examples,
+    make_console,
     max_new_tokens_option,
     model_options,
     out_option,
@@ -25,8 +26,8 @@ from rscovlm.cli.options import (
 
 @app.command(
     epilog=examples(
-        'rscovlm chat --model RSCoVLM-7B --image scene.png "What is in the image?"',
-        "rscovlm chat --backend openai --base-url http://127.0.0.1:8000/v1 --model RSCoVLM-7B "
+        'rscovlm chat --model Qingyun/RSCoVLM-7B-2512 --image scene.png "What is in the image?"',
+        "rscovlm chat --backend openai --base-url http://127.0.0.1:8000/v1 --model served-name "
         '"Describe the airport."',
     )
 )
@@ -54,8 +55,9 @@ def chat(
 
 @app.command(
     epilog=examples(
-        'rscovlm zoom --model RSCoVLM-7B --image big.tif "What colour is the car?" --trace t.png',
-        'rscovlm zoom --model RSCoVLM-7B --image big.tif --category count "How many ships?"',
+        'rscovlm zoom --model tiny_model --image big.tif "What colour is the car?" --trace t.png',
+        "rscovlm zoom --model Qingyun/RSCoVLM-7B-2512 --image big.tif --category count "
+        '"How many ships?"',
     )
 )
 @model_options
@@ -91,7 +93,8 @@ def zoom(
 
 @app.command(
     epilog=examples(
-        "rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/",
+        "rscovlm detect --model Qingyun/RSCoVLM-det-7B-2512 --image big.tif --classes dota1.0 "
+        "--out det/",
         "rscovlm detect --backend openai --base-url http://127.0.0.1:8000/v1 --model m "
         "--image P1.png --out det/ --format task1",
     )
@@ -121,7 +124,6 @@ def detect(
     Writes predictions.jsonl, task1/, coco.json, detections.geojson (map coordinates and CRS
     for a georeferenced raster), raw_outputs.jsonl and summary.json into --out.
     """
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rscovlm.data.split import TileSpec
@@ -139,7 +141,7 @@ def detect(
     open_raster(image)
     params = GenerationParams(max_new_tokens=max_new_tokens)
     backend = models.build()
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("patches", total=None)
@@ -166,10 +168,11 @@ def detect(
 
 @app.command(
     epilog=examples(
-        "rscovlm serve --model RSCoVLM-7B --port 8000",
-        "rscovlm serve --model RSCoVLM-7B --host 0.0.0.0 --require-key-env RSCOVLM_KEY",
+        "rscovlm serve --model Qingyun/RSCoVLM-7B-2512 --port 8000",
+        "rscovlm serve --model Qingyun/RSCoVLM-7B-2512 --host 0.0.0.0 "
+        "--require-key-env RSCOVLM_KEY",
         "rscovlm serve --model runs/dota/final --served-name dota-7b --max-batch 16",
-        "rscovlm serve --backend vllm --model RSCoVLM-7B --dtype bfloat16",
+        "rscovlm serve --backend vllm --model Qingyun/RSCoVLM-7B-2512 --dtype bfloat16",
     )
 )
 @model_options

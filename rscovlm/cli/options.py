@@ -29,8 +29,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from rscovlm.errors import InputError
+from rscovlm.model.backends.base import MAX_NEW_TOKENS_CAP as DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from rscovlm.model.backends import Backend
 
 __all__ = [
@@ -42,9 +45,11 @@ __all__ = [
     "Family",
     "ModelOptions",
     "examples",
+    "make_console",
     "max_new_tokens_option",
     "model_options",
     "out_option",
+    "quiet_progress_bars",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -107,6 +112,36 @@ class DetectBox(str, Enum):
     hbb = "hbb"
 
 
+LOG_WIDTH = 1000
+"""Console width when the stream is not a terminal: wide enough that no line is hard-wrapped
+(a log line cut at 80 columns breaks ``grep | awk``); tables still take only their content's
+width."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """The rich console of a command: the terminal's width on a TTY; in a pipe or a log file no
+    wrapping, no colour codes, no padding, so every line is one greppable record."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True, no_color=True)
+
+
+def quiet_progress_bars() -> None:
+    """Silence the hub's and transformers' tqdm bars (loading, saving shards) when stderr is not
+    a terminal: in a log they are hundreds of carriage-return fragments interleaved with ours."""
+    import os
+    import sys
+
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
 def out_option(text: str = "Output folder (created).") -> Any:
     """``--out DIR``, required: every command's output goes into a folder."""
     return typer.Option(..., "--out", metavar="DIR", help=text)
@@ -114,7 +149,12 @@ def out_option(text: str = "Output folder (created).") -> Any:
 
 def max_new_tokens_option() -> Any:
     """``--max-new-tokens``: the cap on generated tokens (default: the backend's)."""
-    return typer.Option(None, "--max-new-tokens", min=1, help="Tokens generated at most.")
+    return typer.Option(
+        None,
+        "--max-new-tokens",
+        min=1,
+        help=f"Tokens generated at most (default: {DEFAULT_MAX_NEW_TOKENS:,}).",
+    )
 
 
 def examples(*lines: str) -> str:
@@ -205,7 +245,12 @@ _MODEL_PARAMETERS = [
         "model",
         _KW,
         annotation=Annotated[
-            str, typer.Option("--model", help="Checkpoint directory (openai: served model name).")
+            str,
+            typer.Option(
+                "--model",
+                help="Checkpoint directory, or a hub id in the local HF cache "
+                "(Qingyun/RSCoVLM-7B-2512; see `rscovlm model`); openai: the served model name.",
+            ),
         ],
     ),
     inspect.Parameter(

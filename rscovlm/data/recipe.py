@@ -30,10 +30,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import rscovlm
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+import rscovlm
 from rscovlm import configs
 from rscovlm.data.sources import ADAPTERS, check_options
 from rscovlm.errors import InputError
