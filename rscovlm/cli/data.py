@@ -179,6 +179,17 @@ def data_export(
         overlong=overlong.value,
     )
     typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in result.counts.items()))
+    if result.band is not None:
+        low, high = result.band["pixel_band"]
+        where = (
+            f"recorded in {folder / 'dataset_info.json'} under {path.stem}.rscovlm"
+            if fmt is ExportFormat.llamafactory
+            else f"held by MAX_PIXELS/MIN_PIXELS in {result.settings_path}"
+        )
+        typer.echo(
+            f"boxes assume the {result.band['family']} pixel band {low}..{high} "
+            f"(images written at that size; {where})"
+        )
     typer.echo(f"settings ({result.settings_path}):")
     typer.echo(result.settings, nl=False)
 

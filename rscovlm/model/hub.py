@@ -34,6 +34,9 @@ def _looks_like_hub_id(ref: str) -> bool:
 def resolve_model(ref: str | os.PathLike[str]) -> Path:
     """The local directory of ``ref``: itself when it is a directory, else the cached snapshot.
 
+    A path that is not a hub id is returned as given: the loader, after its check that the
+    model stack is installed, says what is wrong with it.
+
     Raises:
         InputError: Neither a directory nor a hub id in the local cache; the message says how
             to fetch it.
@@ -42,8 +45,8 @@ def resolve_model(ref: str | os.PathLike[str]) -> Path:
     if path.is_dir():
         return path
     text = str(ref)
-    if not _looks_like_hub_id(text):
-        raise InputError(f"--model {text}: no such checkpoint directory")
+    if path.exists() or not _looks_like_hub_id(text):
+        return path
     hub: Any = require("huggingface_hub", "train")
     try:
         return Path(hub.snapshot_download(text, local_files_only=True))

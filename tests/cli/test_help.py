@@ -121,7 +121,7 @@ def test_root_lists_commands_in_order_and_has_version_and_h() -> None:
         elif in_commands and not line.strip():
             break
     assert listed == [name for name in COMMAND_ORDER if name in listed]
-    assert listed[:3] == ["data", "train", "chat"] and listed[-2:] == ["demo", "version"]
+    assert listed[:4] == ["data", "train", "model", "chat"] and listed[-2:] == ["demo", "version"]
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.output.strip() == __version__
     assert runner.invoke(app, ["detect", "-h"]).exit_code == 0
