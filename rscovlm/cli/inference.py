@@ -16,11 +16,13 @@ from rscovlm.cli.options import (
     DetectBox,
     DetectFormat,
     ModelOptions,
+    announce_generation,
     examples,
     make_console,
     max_new_tokens_option,
     model_options,
     out_option,
+    still_working,
 )
 
 
@@ -50,7 +52,10 @@ def chat(
     if image is not None:
         part = image_part(image, image_size(image), backend.band, backend.family)
     conv = question_conversation(question, part, family=backend.family)
-    typer.echo(backend.generate([conv], params)[0].text)
+    announce_generation(backend, params)
+    with still_working("chat"):
+        answer = backend.generate([conv], params)[0].text
+    typer.echo(answer)
 
 
 @app.command(
@@ -80,8 +85,11 @@ def zoom(
     from rscovlm.pipelines.zoom import ZoomAgent, draw_trace
 
     params = GenerationParams(max_new_tokens=max_new_tokens)
-    agent = ZoomAgent(models.build(), max_hops=max_hops, params=params)
-    result = agent.ask(image, question, category)
+    backend = models.build()
+    agent = ZoomAgent(backend, max_hops=max_hops, params=params)
+    announce_generation(backend, params)
+    with still_working("zoom"):
+        result = agent.ask(image, question, category)
     for k, hop in enumerate(result.hops, 1):
         info = {"window": hop.window, "fallback": hop.fallback, "image_tokens": hop.image_tokens}
         typer.echo(f"hop {k}: " + json.dumps(info), err=True)

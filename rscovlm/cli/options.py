@@ -19,9 +19,10 @@ The enums copy their values from library constants that live on floors whose imp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -44,12 +45,14 @@ __all__ = [
     "DetectFormat",
     "Family",
     "ModelOptions",
+    "announce_generation",
     "examples",
     "make_console",
     "max_new_tokens_option",
     "model_options",
     "out_option",
     "quiet_progress_bars",
+    "still_working",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,10 +115,10 @@ class DetectBox(str, Enum):
     hbb = "hbb"
 
 
-LOG_WIDTH = 1000
-"""Console width when the stream is not a terminal: wide enough that no line is hard-wrapped
-(a log line cut at 80 columns breaks ``grep | awk``); tables still take only their content's
-width."""
+LOG_WIDTH = 100
+"""Console width when the stream is not a terminal. Prose is never wrapped there (``soft_wrap``:
+a log line cut at 80 columns breaks ``grep | awk``); the width only sizes rules (section
+headings). rscovlm's tables are plain text from :mod:`rscovlm.tables`, never cut by it."""
 
 
 def make_console(stderr: bool = False) -> Console:
@@ -140,6 +143,38 @@ def quiet_progress_bars() -> None:
     if not sys.stderr.isatty():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def announce_generation(backend: Any, params: Any) -> None:
+    """Say on stderr, before a generation starts, the token cap it runs under (the default cap is
+    large: a runaway answer can take minutes on a CPU, and the user should know what bounds it)."""
+    resolved = params.resolve(getattr(backend, "policy", None))
+    typer.echo(
+        f"generating: at most {resolved.max_new_tokens:,} new tokens (--max-new-tokens)", err=True
+    )
+
+
+@contextlib.contextmanager
+def still_working(what: str, every: float = 30.0) -> Iterator[None]:
+    """Print ``<what>: still working (N s)`` on stderr every ``every`` seconds until the block
+    ends, so a long generation is never minutes of silence in a terminal or a log."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            typer.echo(f"{what}: still working ({time.monotonic() - start:.0f} s)", err=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def out_option(text: str = "Output folder (created).") -> Any:

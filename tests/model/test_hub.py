@@ -108,6 +108,7 @@ def test_model_tiny_builds_what_chat_runs(
         app, ["chat", "--model", str(out), "hi", "--max-new-tokens", "2"], prog_name="rscovlm"
     )
     assert chat.exit_code == 0, chat.output
+    assert "generating: at most 2 new tokens" in chat.output  # the cap, said when it starts
     listed = CliRunner().invoke(app, ["model", "ls"], prog_name="rscovlm").output
     assert all(repo_id in listed for repo_id in RELEASED_MODELS)
 
