@@ -141,3 +141,16 @@ def test_root_lists_commands_in_order_and_has_version_and_h() -> None:
 )
 def test_help_lists_the_choices(argv: list[str], listed: str) -> None:
     assert listed in CliRunner().invoke(app, argv).output
+
+
+def test_every_command_takes_dash_h_and_the_root_takes_version() -> None:
+    runner = CliRunner()
+    root = typer.main.get_command(app)
+    paths = [path for path, _ in _walk(root)]
+    assert ("model", "tiny") in paths and ("model", "download") in paths
+    for path in paths:
+        short = runner.invoke(app, [*path, "-h"], prog_name="rscovlm")
+        assert short.exit_code == 0 and short.output.startswith("Usage: rscovlm"), path
+        assert short.output == _help(app, path), path  # -h is --help, not another page
+    done = runner.invoke(app, ["--version"], prog_name="rscovlm")
+    assert done.exit_code == 0 and done.output == f"{__version__}\n"
