@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from rscovlm.errors import InputError
-from rscovlm.model.backends.base import MAX_NEW_TOKENS_CAP as DEFAULT_MAX_NEW_TOKENS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -114,6 +113,11 @@ class DetectBox(str, Enum):
     quad = "quad"
     hbb = "hbb"
 
+
+DEFAULT_MAX_NEW_TOKENS = 16384
+"""``rscovlm.model.backends.base.MAX_NEW_TOKENS_CAP``, repeated here for the help text: importing
+the backends would make every ``--help`` pay for the data layer (tests/cli/test_help.py checks
+the two agree)."""
 
 LOG_WIDTH = 100
 """Console width when the stream is not a terminal. Prose is never wrapped there (``soft_wrap``:

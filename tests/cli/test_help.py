@@ -154,3 +154,12 @@ def test_every_command_takes_dash_h_and_the_root_takes_version() -> None:
         assert short.output == _help(app, path), path  # -h is --help, not another page
     done = runner.invoke(app, ["--version"], prog_name="rscovlm")
     assert done.exit_code == 0 and done.output == f"{__version__}\n"
+
+
+def test_the_help_shows_the_backends_default_token_cap() -> None:
+    from rscovlm.cli.options import DEFAULT_MAX_NEW_TOKENS
+    from rscovlm.model.backends.base import MAX_NEW_TOKENS_CAP
+
+    assert DEFAULT_MAX_NEW_TOKENS == MAX_NEW_TOKENS_CAP
+    text = " ".join(CliRunner().invoke(app, ["zoom", "-h"], prog_name="rscovlm").output.split())
+    assert f"default: {MAX_NEW_TOKENS_CAP:,}" in text
