@@ -15,17 +15,28 @@ from collections.abc import Sequence
 
 import typer
 
-from rscovlm.cli import config, data, demo, eval, inference, report, train  # register commands
+from rscovlm.cli import (
+    config,
+    data,
+    demo,
+    eval,
+    inference,
+    model,
+    report,
+    train,
+)  # register commands
 from rscovlm.cli.app import app, state
+from rscovlm.cli.options import quiet_progress_bars
 from rscovlm.errors import RscovlmError
 
 __all__ = ["app", "main"]
-_COMMAND_MODULES = (config, data, demo, eval, inference, report, train)
+_COMMAND_MODULES = (config, data, demo, eval, inference, model, report, train)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script; maps project errors to one line and exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
+    quiet_progress_bars()
     try:
         app(args=args, prog_name="rscovlm")
     except RscovlmError as exc:

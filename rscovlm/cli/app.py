@@ -17,6 +17,7 @@ from rscovlm.cli.options import examples
 COMMAND_ORDER = (
     "data",
     "train",
+    "model",
     "chat",
     "zoom",
     "detect",
@@ -69,7 +70,7 @@ eval_app = _typer(
 data_app = _typer(
     help="Build, inspect and export training data.",
     epilog=examples(
-        "rscovlm data build synthetic_demo --root . --out built/demo",
+        "rscovlm data build synthetic_demo --out built/demo",
         "rscovlm data stats built/demo",
     ),
 )
@@ -84,6 +85,15 @@ config_app = _typer(
     ),
 )
 app.add_typer(config_app, name="config")
+model_app = _typer(
+    help="Get a model: build the offline tiny one, or download a released checkpoint.",
+    epilog=examples(
+        "rscovlm model tiny --out tiny_model",
+        "rscovlm model ls",
+        "rscovlm model download Qingyun/RSCoVLM-7B-2512",
+    ),
+)
+app.add_typer(model_app, name="model")
 
 state = {"debug": False}
 

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from rscovlm.cli.app import data_app
-from rscovlm.cli.options import BoxKind, Family, Overlong, examples, out_option
+from rscovlm.cli.options import BoxKind, Family, Overlong, examples, make_console, out_option
 from rscovlm.errors import InputError
 
 
@@ -37,7 +37,7 @@ ZOOM_FILE = "zoom.jsonl"
 @data_app.command(
     "build",
     epilog=examples(
-        "rscovlm data build synthetic_demo --root . --out built/demo",
+        "rscovlm data build synthetic_demo --out built/demo",
         "rscovlm data build recipe.yaml --out built/mix --workers 0",
         "rscovlm data build my_recipe.yaml --out built/mine --validate",
         "rscovlm data build my_recipe.yaml --root /data --out built/mine --follow-symlinks",
@@ -52,7 +52,10 @@ def data_build(
         2, "--workers", min=0, help="Validation worker processes (0: inline)."
     ),
     root: str | None = typer.Option(
-        None, "--root", help="Data root: source paths are relative to it (default: the recipe's)."
+        None,
+        "--root",
+        help="Data root: source paths are relative to it (default: the working directory for a "
+        "shipped recipe, the recipe file's own root otherwise; created for generated scenes).",
     ),
     validate_only: bool = typer.Option(
         False, "--validate", help="Check the recipe and stop (the data root is not needed)."
@@ -67,7 +70,6 @@ def data_build(
 
     Finished shards in --out are reused, so an interrupted build resumes.
     """
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from rscovlm.data.build import build_dataset
@@ -78,7 +80,7 @@ def data_build(
         typer.echo(f"{recipe}: valid")
         return
     spec, data_root = load_recipe(recipe, root)
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("records validated", total=None)
@@ -104,12 +106,11 @@ def data_build(
 @data_app.command("stats", epilog=examples("rscovlm data stats built/demo"))
 def data_stats(built: str = typer.Argument(..., help="A folder written by `data build`.")) -> None:
     """Print a built dataset's manifest: counts per source, split, task, class and reason."""
-    from rich.console import Console
 
     from rscovlm.data.shards import read_manifest
     from rscovlm.data.stats import render_manifest
 
-    render_manifest(read_manifest(built), Console())
+    render_manifest(read_manifest(built), make_console())
 
 
 @data_app.command(
@@ -178,6 +179,17 @@ def data_export(
         overlong=overlong.value,
     )
     typer.echo(f"wrote {path}: " + ", ".join(f"{v} {k}" for k, v in result.counts.items()))
+    if result.band is not None:
+        low, high = result.band["pixel_band"]
+        where = (
+            f"recorded in {folder / 'dataset_info.json'} under {path.stem}.rscovlm"
+            if fmt is ExportFormat.llamafactory
+            else f"held by MAX_PIXELS/MIN_PIXELS in {result.settings_path}"
+        )
+        typer.echo(
+            f"boxes assume the {result.band['family']} pixel band {low}..{high} "
+            f"(images written at that size; {where})"
+        )
     typer.echo(f"settings ({result.settings_path}):")
     typer.echo(result.settings, nl=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from rscovlm.cli.app import app
-from rscovlm.cli.options import examples
+from rscovlm.cli.options import examples, make_console
 
 
 @app.command(
@@ -39,12 +39,11 @@ def demo(
     Ends with a summary. The same seed gives the same numbers. --quick runs step 4 alone, in a
     few seconds, and needs no torch.
     """
-    from rich.console import Console
 
     if quick:
         from rscovlm.demo.run import run_demo
 
-        run_demo(seed=seed, console=Console())
+        run_demo(seed=seed, console=make_console())
         return
     from dataclasses import replace
 
@@ -52,4 +51,4 @@ def demo(
     from rscovlm.demo.run import run_full_demo
 
     settings = replace(DemoSettings(), steps=steps)
-    run_full_demo(seed, Console(), settings=settings, workdir=workdir, keep=keep)
+    run_full_demo(seed, make_console(), settings=settings, workdir=workdir, keep=keep)

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from rscovlm.cli.app import eval_app
-from rscovlm.cli.options import Family, examples, out_option
+from rscovlm.cli.options import Family, examples, make_console, out_option
 from rscovlm.errors import InputError
 
 
@@ -99,7 +99,6 @@ def eval_det(
     Exits 2 when nothing could be read from --pred (with a guess at the right --pred-format),
     and counts the ground-truth images no prediction line names (a crashed run looks so).
     """
-    from rich.console import Console
 
     from rscovlm.eval.det_eval import render_det_report, run_det_eval
     from rscovlm.files import atomic_write_json
@@ -126,7 +125,7 @@ def eval_det(
         ignore_difficult=not count_difficult,
         family=family.value if family else None,
     )
-    render_det_report(report, Console())
+    render_det_report(report, make_console())
     if out is not None:
         path = Path(out) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,17 +19,20 @@ from rscovlm.cli.options import (
     DetectFormat,
     GeoCrs,
     ModelOptions,
+    announce_generation,
     examples,
+    make_console,
     max_new_tokens_option,
     model_options,
     out_option,
+    still_working,
 )
 
 
 @app.command(
     epilog=examples(
-        'rscovlm chat --model RSCoVLM-7B --image scene.png "What is in the image?"',
-        "rscovlm chat --backend openai --base-url http://127.0.0.1:8000/v1 --model RSCoVLM-7B "
+        'rscovlm chat --model Qingyun/RSCoVLM-7B-2512 --image scene.png "What is in the image?"',
+        "rscovlm chat --backend openai --base-url http://127.0.0.1:8000/v1 --model served-name "
         '"Describe the airport."',
     )
 )
@@ -52,13 +55,17 @@ def chat(
     if image is not None:
         part = image_part(image, image_size(image), backend.band, backend.family)
     conv = question_conversation(question, part, family=backend.family)
-    typer.echo(backend.generate([conv], params)[0].text)
+    announce_generation(backend, params)
+    with still_working("chat"):
+        answer = backend.generate([conv], params)[0].text
+    typer.echo(answer)
 
 
 @app.command(
     epilog=examples(
-        'rscovlm zoom --model RSCoVLM-7B --image big.tif "What colour is the car?" --trace t.png',
-        'rscovlm zoom --model RSCoVLM-7B --image big.tif --category count "How many ships?"',
+        'rscovlm zoom --model tiny_model --image big.tif "What colour is the car?" --trace t.png',
+        "rscovlm zoom --model Qingyun/RSCoVLM-7B-2512 --image big.tif --category count "
+        '"How many ships?"',
     )
 )
 @model_options
@@ -81,8 +88,11 @@ def zoom(
     from rscovlm.pipelines.zoom import ZoomAgent, draw_trace
 
     params = GenerationParams(max_new_tokens=max_new_tokens)
-    agent = ZoomAgent(models.build(), max_hops=max_hops, params=params)
-    result = agent.ask(image, question, category)
+    backend = models.build()
+    agent = ZoomAgent(backend, max_hops=max_hops, params=params)
+    announce_generation(backend, params)
+    with still_working("zoom"):
+        result = agent.ask(image, question, category)
     for k, hop in enumerate(result.hops, 1):
         info = {"window": hop.window, "fallback": hop.fallback, "image_tokens": hop.image_tokens}
         typer.echo(f"hop {k}: " + json.dumps(info), err=True)
@@ -102,9 +112,12 @@ IMAGES_FILE = "images.json"
 
 @app.command(
     epilog=examples(
-        "rscovlm detect --model RSCoVLM-det-7B --image big.tif --classes dota1.0 --out det/",
-        "rscovlm detect --model RSCoVLM-det-7B --image scenes/ --out det/ --draw drawn/",
-        "rscovlm detect --model RSCoVLM-det-7B --image list.txt --out det/ --crs native",
+        "rscovlm detect --model Qingyun/RSCoVLM-det-7B-2512 --image big.tif --classes dota1.0 "
+        "--out det/",
+        "rscovlm detect --model Qingyun/RSCoVLM-det-7B-2512 --image scenes/ --out det/ "
+        "--draw drawn/",
+        "rscovlm detect --model Qingyun/RSCoVLM-det-7B-2512 --image list.txt --out det/ "
+        "--crs native",
         "rscovlm detect --backend openai --base-url http://127.0.0.1:8000/v1 --model m "
         "--image P1.png --out det/ --format task1",
     )
@@ -153,7 +166,6 @@ def detect(
     every image into --out/images.json; an image that cannot be read is reported and skipped.
     Progress goes to stderr: a bar on a terminal, lines with rate and ETA otherwise.
     """
-    from rich.console import Console
 
     from rscovlm.cli.progress import progress_reporter
     from rscovlm.data.split import TileSpec
@@ -191,7 +203,7 @@ def detect(
                 raise InputError(f"--draw {draw} would overwrite the input {path}; pick a folder")
     params = GenerationParams(max_new_tokens=max_new_tokens)
     backend = models.build()
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     done: dict[str, dict[str, object]] = {}
     n_boxes = 0
     for k, path in enumerate(readable, 1):
@@ -238,10 +250,11 @@ def detect(
 
 @app.command(
     epilog=examples(
-        "rscovlm serve --model RSCoVLM-7B --port 8000",
-        "rscovlm serve --model RSCoVLM-7B --host 0.0.0.0 --require-key-env RSCOVLM_KEY",
+        "rscovlm serve --model Qingyun/RSCoVLM-7B-2512 --port 8000",
+        "rscovlm serve --model Qingyun/RSCoVLM-7B-2512 --host 0.0.0.0 "
+        "--require-key-env RSCOVLM_KEY",
         "rscovlm serve --model runs/dota/final --served-name dota-7b --max-batch 16",
-        "rscovlm serve --backend vllm --model RSCoVLM-7B --dtype bfloat16",
+        "rscovlm serve --backend vllm --model Qingyun/RSCoVLM-7B-2512 --dtype bfloat16",
     )
 )
 @model_options

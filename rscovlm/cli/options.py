@@ -19,9 +19,10 @@ The enums copy their values from library constants that live on floors whose imp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -31,6 +32,8 @@ import typer
 from rscovlm.errors import InputError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from rscovlm.model.backends import Backend
 
 __all__ = [
@@ -41,10 +44,14 @@ __all__ = [
     "DetectFormat",
     "Family",
     "ModelOptions",
+    "announce_generation",
     "examples",
+    "make_console",
     "max_new_tokens_option",
     "model_options",
     "out_option",
+    "quiet_progress_bars",
+    "still_working",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,6 +121,73 @@ class DetectBox(str, Enum):
     hbb = "hbb"
 
 
+DEFAULT_MAX_NEW_TOKENS = 16384
+"""``rscovlm.model.backends.base.MAX_NEW_TOKENS_CAP``, repeated here for the help text: importing
+the backends would make every ``--help`` pay for the data layer (tests/cli/test_help.py checks
+the two agree)."""
+
+LOG_WIDTH = 100
+"""Console width when the stream is not a terminal. Prose is never wrapped there (``soft_wrap``:
+a log line cut at 80 columns breaks ``grep | awk``); the width only sizes rules (section
+headings). rscovlm's tables are plain text from :mod:`rscovlm.tables`, never cut by it."""
+
+
+def make_console(stderr: bool = False) -> Console:
+    """The rich console of a command: the terminal's width on a TTY; in a pipe or a log file no
+    wrapping, no colour codes, no padding, so every line is one greppable record."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True, no_color=True)
+
+
+def quiet_progress_bars() -> None:
+    """Silence the hub's and transformers' tqdm bars (loading, saving shards) when stderr is not
+    a terminal: in a log they are hundreds of carriage-return fragments interleaved with ours."""
+    import os
+    import sys
+
+    if not sys.stderr.isatty():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+def announce_generation(backend: Any, params: Any) -> None:
+    """Say on stderr, before a generation starts, the token cap it runs under (the default cap is
+    large: a runaway answer can take minutes on a CPU, and the user should know what bounds it)."""
+    resolved = params.resolve(getattr(backend, "policy", None))
+    typer.echo(
+        f"generating: at most {resolved.max_new_tokens:,} new tokens (--max-new-tokens)", err=True
+    )
+
+
+@contextlib.contextmanager
+def still_working(what: str, every: float = 30.0) -> Iterator[None]:
+    """Print ``<what>: still working (N s)`` on stderr every ``every`` seconds until the block
+    ends, so a long generation is never minutes of silence in a terminal or a log."""
+    import threading
+    import time
+
+    stop = threading.Event()
+    start = time.monotonic()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            typer.echo(f"{what}: still working ({time.monotonic() - start:.0f} s)", err=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def out_option(text: str = "Output folder (created).") -> Any:
     """``--out DIR``, required: every command's output goes into a folder."""
     return typer.Option(..., "--out", metavar="DIR", help=text)
@@ -121,7 +195,12 @@ def out_option(text: str = "Output folder (created).") -> Any:
 
 def max_new_tokens_option() -> Any:
     """``--max-new-tokens``: the cap on generated tokens (default: the backend's)."""
-    return typer.Option(None, "--max-new-tokens", min=1, help="Tokens generated at most.")
+    return typer.Option(
+        None,
+        "--max-new-tokens",
+        min=1,
+        help=f"Tokens generated at most (default: {DEFAULT_MAX_NEW_TOKENS:,}).",
+    )
 
 
 def examples(*lines: str) -> str:
@@ -212,7 +291,12 @@ _MODEL_PARAMETERS = [
         "model",
         _KW,
         annotation=Annotated[
-            str, typer.Option("--model", help="Checkpoint directory (openai: served model name).")
+            str,
+            typer.Option(
+                "--model",
+                help="Checkpoint directory, or a hub id in the local HF cache "
+                "(Qingyun/RSCoVLM-7B-2512; see `rscovlm model`); openai: the served model name.",
+            ),
         ],
     ),
     inspect.Parameter(

@@ -85,6 +85,7 @@ __all__ = [
     "ChatExport",
     "Measure",
     "OverlongMode",
+    "band_note",
     "export_chat",
     "export_policy",
     "merge_dataset_info",
@@ -257,6 +258,8 @@ class ChatExport:
     """Its text (what the CLI prints)."""
     longest: int | None
     """Tokens of the longest exported sample, ``None`` when no ``measure`` was given."""
+    band: dict[str, Any] | None = None
+    """What the boxes assume (:func:`band_note`); LLaMA-Factory: also in ``dataset_info.json``."""
 
 
 def export_chat(
@@ -338,15 +341,18 @@ def export_chat(
             continue
         counts[f"skipped_{rec.task}_{reason}"] += 1
     atomic_write_text(out, "".join(line + "\n" for line in lines))
-    if fmt == "llamafactory":
-        merge_dataset_info(out.parent / DATASET_INFO, out.stem, out.name)
     areas = [w * h for w, h in writer.written.values()]
+    pixels = (min(areas), max(areas)) if areas else None
+    if fmt == "llamafactory":
+        merge_dataset_info(
+            out.parent / DATASET_INFO, out.stem, out.name, band=band_note(band, family, pixels)
+        )
     text = settings_text(
         fmt,
         out.resolve(),
         family=family,
         band=band,
-        image_pixels=(min(areas), max(areas)) if areas else None,
+        image_pixels=pixels,
         longest=longest,
         max_length=max_length,
     )
@@ -360,7 +366,8 @@ def export_chat(
         "crops": counts["crops"],
         "overlong_rerendered": counts["overlong_rerendered"],
     }
-    return ChatExport({**head, **dict(skipped)}, out, settings_path, text, longest)
+    note = band_note(band, family, pixels)
+    return ChatExport({**head, **dict(skipped)}, out, settings_path, text, longest, note)
 
 
 def _fit(
@@ -402,9 +409,29 @@ def _fit(
     raise _SkipError("overlong")
 
 
-def merge_dataset_info(path: Path, name: str, file_name: str) -> dict[str, Any]:
+def band_note(band: PixelBand, family: str, image_pixels: tuple[int, int] | None) -> dict[str, Any]:
+    """What the exported boxes assume, for whoever trains on the export: the ``rscovlm`` entry
+    of ``dataset_info.json``.
+
+    Qwen2.5-VL boxes are absolute pixels of the image as written, so a trainer that resizes the
+    images again (its own default band) silently mislabels every box; this says which band and
+    which image sizes the boxes were written for. LLaMA-Factory reads only the keys it knows
+    from an entry (``DatasetAttr.join``), so the extra key is ignored there.
+    """
+    return {
+        "family": get_family(family).name,
+        "pixel_band": [band.min_pixels, band.max_pixels],
+        "image_pixels": list(image_pixels) if image_pixels else None,
+        "boxes": "absolute pixels of the exported images (feed them unresized)",
+    }
+
+
+def merge_dataset_info(
+    path: Path, name: str, file_name: str, *, band: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Add (or replace) the entry ``name`` of LLaMA-Factory's ``dataset_info.json``, keeping
-    every other entry: exports that share a folder all stay registered.
+    every other entry: exports that share a folder all stay registered. ``band`` (from
+    :func:`band_note`) is stored under the entry's ``rscovlm`` key.
 
     Raises:
         InputError: The existing file is not a JSON object.
@@ -424,6 +451,8 @@ def merge_dataset_info(path: Path, name: str, file_name: str) -> dict[str, Any]:
         "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
                  "assistant_tag": "assistant", "system_tag": "system"},
     }  # fmt: skip
+    if band is not None:
+        info[name]["rscovlm"] = band
     atomic_write_text(path, json.dumps(info, indent=2) + "\n")
     return info
 

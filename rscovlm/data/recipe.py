@@ -16,6 +16,11 @@ A recipe is a YAML file::
         options: {version: "1.0"}
 
 Shipped recipes live in ``rscovlm/configs/recipes/`` and load by name (``synthetic_demo``).
+A shipped recipe's relative root is the working directory, not its folder: the installed package
+is read-only to rscovlm (generated scenes written beside the recipe would land inside it, and
+are refused there). A recipe file of your own keeps its root relative to itself, so a recipe and
+its data move together. A root that does not exist yet is created when the recipe has a
+generated (``synthetic``) source, since the build is what fills it.
 Loading goes through :mod:`rscovlm.configs` and builds the typed :class:`Recipe`; an unknown
 key, a wrong type or an unknown adapter fails at once with one line naming the key and the file.
 """
@@ -27,12 +32,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+import rscovlm
 from rscovlm import configs
 from rscovlm.data.sources import ADAPTERS, check_options
 from rscovlm.errors import InputError
 from rscovlm.imaging import DEFAULT_MAX_PIXELS
 
-__all__ = ["Recipe", "SourceConfig", "load_recipe"]
+__all__ = ["GENERATED_ADAPTERS", "Recipe", "SourceConfig", "load_recipe"]
 
 
 class SourceConfig(BaseModel):
@@ -90,6 +96,9 @@ class Recipe(BaseModel):
 
 configs.register("recipe", Recipe)
 
+GENERATED_ADAPTERS: frozenset[str] = frozenset({"synthetic"})
+"""Adapters that write their inputs under the root while building (its folder is created)."""
+
 
 def load_recipe(
     path: str | Path, root: str | Path | None = None, check_root: bool = True
@@ -97,6 +106,8 @@ def load_recipe(
     """Load and validate a recipe (a YAML path or a shipped name); returns it with its data root.
 
     ``root`` overrides the recipe's ``root`` (relative to the current directory, not the file).
+    Without it, a shipped recipe's relative root is the current directory and a recipe file's
+    is its folder (see the module docstring); a missing root is created for generated sources.
     ``check_root=False`` skips the check that the root is a directory: validating a recipe
     (``rscovlm data build --validate``) must not depend on the data being on this machine.
 
@@ -106,11 +117,22 @@ def load_recipe(
     """
     path = configs.resolve("recipe", path)
     recipe = configs.load("recipe", path, schema=Recipe)
+    package = Path(rscovlm.__file__).resolve().parent
     if root is not None:
         recipe = recipe.model_copy(update={"root": str(root)})
         resolved = Path(root).expanduser().resolve()
+    elif path.resolve().is_relative_to(package):
+        resolved = recipe.root_path(Path.cwd()).resolve()
     else:
         resolved = recipe.root_path(path.parent).resolve()
+    generated = any(src.adapter in GENERATED_ADAPTERS for src in recipe.sources)
+    if generated and check_root and resolved.is_relative_to(package):
+        raise InputError(
+            f"recipe {path}: root {resolved} is inside the installed rscovlm package; "
+            "give --root DIR for the generated scenes"
+        )
+    if generated and check_root:
+        resolved.mkdir(parents=True, exist_ok=True)
     if check_root and not resolved.is_dir():
         raise InputError(f"recipe {path}: root {recipe.root!r} is not a directory ({resolved})")
     return recipe, resolved

@@ -121,7 +121,7 @@ def test_root_lists_commands_in_order_and_has_version_and_h() -> None:
         elif in_commands and not line.strip():
             break
     assert listed == [name for name in COMMAND_ORDER if name in listed]
-    assert listed[:3] == ["data", "train", "chat"] and listed[-2:] == ["demo", "version"]
+    assert listed[:4] == ["data", "train", "model", "chat"] and listed[-2:] == ["demo", "version"]
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.output.strip() == __version__
     assert runner.invoke(app, ["detect", "-h"]).exit_code == 0
@@ -141,3 +141,25 @@ def test_root_lists_commands_in_order_and_has_version_and_h() -> None:
 )
 def test_help_lists_the_choices(argv: list[str], listed: str) -> None:
     assert listed in CliRunner().invoke(app, argv).output
+
+
+def test_every_command_takes_dash_h_and_the_root_takes_version() -> None:
+    runner = CliRunner()
+    root = typer.main.get_command(app)
+    paths = [path for path, _ in _walk(root)]
+    assert ("model", "tiny") in paths and ("model", "download") in paths
+    for path in paths:
+        short = runner.invoke(app, [*path, "-h"], prog_name="rscovlm")
+        assert short.exit_code == 0 and short.output.startswith("Usage: rscovlm"), path
+        assert short.output == _help(app, path), path  # -h is --help, not another page
+    done = runner.invoke(app, ["--version"], prog_name="rscovlm")
+    assert done.exit_code == 0 and done.output == f"{__version__}\n"
+
+
+def test_the_help_shows_the_backends_default_token_cap() -> None:
+    from rscovlm.cli.options import DEFAULT_MAX_NEW_TOKENS
+    from rscovlm.model.backends.base import MAX_NEW_TOKENS_CAP
+
+    assert DEFAULT_MAX_NEW_TOKENS == MAX_NEW_TOKENS_CAP
+    text = " ".join(CliRunner().invoke(app, ["zoom", "-h"], prog_name="rscovlm").output.split())
+    assert f"default: {MAX_NEW_TOKENS_CAP:,}" in text

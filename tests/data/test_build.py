@@ -166,3 +166,23 @@ def test_cli_build_stats_export(tmp_path: Path, capsys: pytest.CaptureFixture[st
     with pytest.raises(SystemExit) as info:
         main(["data", "export", str(out), "--format", "yolo", "--out", str(tmp_path / "x")])
     assert info.value.code == 2
+
+
+def test_shipped_recipe_roots_at_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 16: the shipped synthetic recipe once generated its scenes inside the package
+    import rscovlm
+
+    monkeypatch.chdir(tmp_path)
+    _, root = load_recipe("synthetic_demo")
+    assert root == tmp_path.resolve()
+    _, created = load_recipe("synthetic_demo", root="new/data")  # generated: root is created
+    assert created == (tmp_path / "new" / "data").resolve() and created.is_dir()
+    package = Path(rscovlm.__file__).resolve().parent
+    with pytest.raises(InputError, match="inside the installed rscovlm package"):
+        load_recipe("synthetic_demo", root=package / "configs")
+    monkeypatch.chdir(package)
+    with pytest.raises(InputError, match="inside the installed rscovlm package"):
+        load_recipe("synthetic_demo")
+    assert not (package / "synthetic").exists()

@@ -260,6 +260,12 @@ def test_cli_exports_llamafactory_with_box_and_seed(records, tmp_path: Path, cap
     assert info_file["llamafactory"]["file_name"] == "llamafactory.jsonl"
     assert (out / "llamafactory.jsonl").is_file()
     assert info_file["llamafactory"]["columns"] == {"messages": "messages", "images": "images"}
+    # issue 16: the band the boxes assume travels with the dataset, and is said on screen
+    note = info_file["llamafactory"]["rscovlm"]
+    assert note["pixel_band"] == [BAND.min_pixels, BAND.max_pixels]
+    assert note["family"] == "qwen2_5_vl" and note["image_pixels"] == [min(areas), max(areas)]
+    assert f"pixel band {BAND.min_pixels}..{BAND.max_pixels}" in printed
+    assert "dataset_info.json under llamafactory.rscovlm" in printed
     with pytest.raises(SystemExit) as info:
         main([*argv, "--box", "poly"])
     assert info.value.code != 0

@@ -34,7 +34,8 @@ BACKENDS = ("hf", "vllm", "openai")
 
 
 def make_backend(name: str, model: str, **options: Any) -> Backend:
-    """Backend ``name`` over ``model`` (a checkpoint directory; for ``openai`` the served model
+    """Backend ``name`` over ``model`` (a checkpoint directory or a hub id in the local Hugging
+    Face cache, see :func:`rscovlm.model.hub.resolve_model`; for ``openai`` the served model
     name, with ``base_url=`` among the options).
 
     Raises:
@@ -42,12 +43,14 @@ def make_backend(name: str, model: str, **options: Any) -> Backend:
     """
     if name == "hf":
         from rscovlm.model.backends.hf import HFBackend
+        from rscovlm.model.hub import resolve_model
 
-        return HFBackend(model, **options)
+        return HFBackend(str(resolve_model(model)), **options)
     if name == "vllm":
         from rscovlm.model.backends.vllm import VLLMBackend
+        from rscovlm.model.hub import resolve_model
 
-        return VLLMBackend(model, **options)
+        return VLLMBackend(str(resolve_model(model)), **options)
     if name == "openai":
         from rscovlm.model.backends.openai import OpenAIBackend
 
