@@ -68,8 +68,28 @@ def write_replay(root: Path, path: Path, wrong_every: int = 7) -> Path:
     return path
 
 
+def _slow_replay(delay: float) -> None:
+    """Make every replay ``generate`` call take ``delay`` seconds more, so a test can kill a
+    worker in the middle of its run rather than after it."""
+    import time
+
+    from rscovlm.model.backends.replay import ReplayBackend
+
+    generate = ReplayBackend.generate
+
+    def slow(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(delay)
+        return generate(self, *args, **kwargs)
+
+    ReplayBackend.generate = slow  # type: ignore[method-assign]
+
+
 if __name__ == "__main__":
+    import os
+
     ensure_registered()
+    if os.environ.get("SYNTHETIC_REPLAY_DELAY"):
+        _slow_replay(float(os.environ["SYNTHETIC_REPLAY_DELAY"]))
     from rscovlm.cli import main
 
     sys.argv[0] = "rscovlm"
