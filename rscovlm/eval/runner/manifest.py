@@ -202,7 +202,24 @@ def read_run_manifest(run: Path) -> RunManifest | None:
     return RunManifest.from_dict(read_json(path), str(path))
 
 
-def _describe(key: str, old: Any, new: Any) -> str:
+def _describe_model(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    """A model difference in words: another name, or which files changed."""
+    if old.get("name") != new.get("name"):
+        return f"model: {old.get('name')} -> {new.get('name')}"
+    for part in ("files", "adapter"):
+        a, b = old.get(part) or {}, new.get(part) or {}
+        changed = sorted(k for k in {*a, *b} if a.get(k) != b.get(k))
+        if changed:
+            label = "model files" if part == "files" else "adapter files"
+            return f"{label} changed: {', '.join(changed[:3])}" + (
+                f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+            )
+    return _describe("model", dict(old), dict(new), plain=True)
+
+
+def _describe(key: str, old: Any, new: Any, plain: bool = False) -> str:
+    if key == "model" and not plain and isinstance(old, Mapping) and isinstance(new, Mapping):
+        return _describe_model(old, new)
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         keys = sorted({*old, *new}, key=str)
         changed = [k for k in keys if old.get(k) != new.get(k)]
