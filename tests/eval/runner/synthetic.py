@@ -50,8 +50,10 @@ def ensure_registered() -> None:
 def write_benchmark(root: Path, n: int) -> Path:
     """``root/synthetic.jsonl`` with ``n`` questions."""
     root.mkdir(parents=True, exist_ok=True)
-    lines = [json.dumps({"qid": i, "question": f"What is {i} + 1?", "answer": str(i + 1)})
-             for i in range(n)]
+    lines = [
+        json.dumps({"qid": i, "question": f"What is {i} + 1?", "answer": str(i + 1)})
+        for i in range(n)
+    ]
     (root / FILE).write_text("\n".join(lines) + "\n")
     return root
 
