@@ -126,7 +126,7 @@ def test_zoom_modes_crop_where_each_says(lrs_root: Path, tmp_path: Path, mode: s
         if mode == "ours":  # the box on the shown image, mapped to ORIGINAL pixels
             (hop, _) = line["zoom"]["hops"]
             sx, sy = orig[0] / resized[0], orig[1] / resized[1]
-            x1, y1, x2, y2 = hop["window"]
+            x1, _y1, _x2, y2 = hop["window"]
             assert abs(x1 - 10 * sx) <= 1 and abs(y2 - 220 * sy) <= 1
         else:  # a crop of the resized overview, as the original loop cut it
             (hop,) = line["zoom"]["hops"]

@@ -121,7 +121,7 @@ def test_errors_are_journaled_never_scored_and_retried(
     first = run_worker(run, jobs, failing, n_shards=8, batch_size=8, progress=False, **kwargs)
     assert first.n_errors == len(flaky) and first.n_done == 40 - len(flaky)
     scan = scan_run(run)
-    assert set(k[1] for k in scan.errors) == flaky
+    assert {k[1] for k in scan.errors} == flaky
     assert all(e["output"] is None and "CUDA out of memory" in e["error"] for e in
                scan.errors.values())  # fmt: skip
 
