@@ -244,7 +244,7 @@ _RUN_ROOT_HELP = (
         "rscovlm eval run rsvqa_lr cls_aid --root rsvqa_lr=data/RSVQA_LR --root cls_aid=data/AID "
         "--model RSCoVLM-7B --out runs/7b",
         "torchrun --nproc_per_node 8 -m rscovlm eval run lrsvqa_visual_cot --root data/LRS_VQA "
-        "--model RSCoVLM-7B --out runs/7b-uhr",
+        "--model RSCoVLM-7B --device cuda --out runs/7b-uhr",
         "rscovlm eval run rsvqa_lr --root data/RSVQA_LR --backend openai --base-url "
         "http://127.0.0.1:8000/v1 --model RSCoVLM-7B --out runs/served --shard 0/2",
         "rscovlm eval run cls_aid --root data/AID --backend replay --model old/predictions.jsonl "
@@ -287,7 +287,7 @@ def eval_run(
     worker; a restart with any number of workers runs only what is missing."""
     from rscovlm.eval.runner.manifest import model_fingerprint
     from rscovlm.eval.runner.session import open_run, parse_roots
-    from rscovlm.eval.runner.shards import WorkerSlot
+    from rscovlm.eval.runner.shards import WorkerSlot, pin_visible_device
     from rscovlm.eval.runner.worker import run_worker
     from rscovlm.eval.runner.zoom import zoom_runner
     from rscovlm.model.backends import GenerationParams
@@ -295,6 +295,8 @@ def eval_run(
     slot = WorkerSlot.parse(shard) if shard is not None else WorkerSlot.from_env()
     roots = parse_roots(benchmarks, root)
     models.check()
+    if models.backend.value in ("hf", "vllm") and ":" not in (models.device or ""):
+        pin_visible_device()  # torchrun/SLURM: one GPU per worker, before any engine starts
     backend = models.build()
     params = GenerationParams(max_new_tokens=max_new_tokens)
     fingerprint = model_fingerprint(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rscovlm.errors import InputError
 
-__all__ = ["DEFAULT_SHARDS", "WorkerSlot", "shard_of"]
+__all__ = ["DEFAULT_SHARDS", "WorkerSlot", "local_device", "pin_visible_device", "shard_of"]
 
 DEFAULT_SHARDS = 256
 """Shards of a run unless ``--shards`` says otherwise: enough to spread over 256 workers."""
@@ -99,3 +99,26 @@ def local_device(env: Mapping[str, str] | None = None) -> int | None:
         if key in env and env[key].isdigit():
             return int(env[key])
     return None
+
+
+def pin_visible_device(env: dict[str, str] | None = None) -> str | None:
+    """Give a launched worker ONE GPU: ``CUDA_VISIBLE_DEVICES`` narrowed to its local rank's
+    entry (all GPUs visible under torchrun; SLURM may already give one). Returns the value
+    set, or ``None`` when there is no local rank or the worker already sees one device.
+
+    >>> e = {"LOCAL_RANK": "1", "CUDA_VISIBLE_DEVICES": "4,5,6,7"}
+    >>> pin_visible_device(e), e["CUDA_VISIBLE_DEVICES"]
+    ('5', '5')
+    >>> pin_visible_device({"LOCAL_RANK": "2"})
+    '2'
+    """
+    env = os.environ if env is None else env  # type: ignore[assignment]
+    local = local_device(env)
+    if local is None:
+        return None
+    visible = [v for v in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if len(visible) == 1:
+        return None
+    value = visible[local] if local < len(visible) else str(local)
+    env["CUDA_VISIBLE_DEVICES"] = value
+    return value
