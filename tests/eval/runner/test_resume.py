@@ -143,3 +143,16 @@ def test_errors_are_journaled_never_scored_and_retried(
     assert second.n_skipped == 40 - len(flaky) and second.n_done == len(flaky)
     assert -sum(a for a in attempts if a < 0) == len(flaky)  # exactly the errors were redone
     assert not scan_run(run).errors and len(scan_run(run).done) == 40
+
+
+def test_score_and_status_of_a_folder_without_manifest_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["eval", "score", str(tmp_path)], ["eval", "status", str(tmp_path)]):
+        code, _, err = _cli(argv, capsys)
+        assert code == 2 and "is not a run folder (no manifest.json" in err
+        assert len(err.strip().splitlines()) == 1
+    code, _, err = _cli(["eval", "score", str(tmp_path), "--pred", "p.jsonl"], capsys)
+    assert code == 2 and "either RUN or --benchmark" in err
+    code, _, err = _cli(["eval", "score", "--benchmark", "rsvqa_lr"], capsys)
+    assert code == 2 and "give a RUN folder, or all of" in err
