@@ -8,8 +8,17 @@ from pathlib import Path
 import typer
 
 from rscovlm.cli.app import eval_app
-from rscovlm.cli.options import Family, examples, make_console, out_option
+from rscovlm.cli.options import (
+    Family,
+    ModelOptions,
+    examples,
+    make_console,
+    max_new_tokens_option,
+    model_options,
+    out_option,
+)
 from rscovlm.errors import InputError
+from rscovlm.eval.runner.shards import DEFAULT_SHARDS
 
 
 class PredFormat(str, Enum):
@@ -224,9 +233,153 @@ def eval_samples(
     typer.echo(f"wrote {path}")
 
 
+class ZoomMode(str, Enum):
+    """:data:`rscovlm.eval.runner.zoom.ZOOM_MODES`: how Zoom-in Chain samples run."""
+
+    ours = "ours"
+    official = "official"
+
+
+_RUN_ROOT_HELP = (
+    "Benchmark files: DIR for every benchmark, or BENCH=DIR for one (repeat; later wins)."
+)
+
+
+@eval_app.command(
+    "run",
+    epilog=examples(
+        "rscovlm eval run rsvqa_lr cls_aid --root rsvqa_lr=data/RSVQA_LR --root cls_aid=data/AID "
+        "--model RSCoVLM-7B --out runs/7b",
+        "torchrun --nproc_per_node 8 -m rscovlm eval run lrsvqa_visual_cot --root data/LRS_VQA "
+        "--model RSCoVLM-7B --device cuda --out runs/7b-uhr",
+        "rscovlm eval run rsvqa_lr --root data/RSVQA_LR --backend openai --base-url "
+        "http://127.0.0.1:8000/v1 --model RSCoVLM-7B --out runs/served --shard 0/2",
+        "rscovlm eval run cls_aid --root data/AID --backend replay --model old/predictions.jsonl "
+        "--out runs/replayed",
+    ),
+)
+@model_options
+def eval_run(
+    benchmarks: list[str] = typer.Argument(..., metavar="BENCH...", help=_BENCHMARK_HELP),
+    root: list[str] = typer.Option(..., "--root", help=_RUN_ROOT_HELP),
+    out: str = out_option("The run folder (created; rerun the same command to resume)."),
+    shard: str | None = typer.Option(
+        None, "--shard", metavar="I/N", help="This worker's slot (default: torchrun/SLURM env)."
+    ),
+    shards: int | None = typer.Option(
+        None,
+        "--shards",
+        min=1,
+        help=f"Shards of a new run, frozen in its manifest (default {DEFAULT_SHARDS}).",
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Samples per generate call."),
+    max_new_tokens: int | None = max_new_tokens_option(),
+    zoom: ZoomMode = typer.Option(
+        ZoomMode.ours, "--zoom", help="Zoom-in Chain samples: ours, or the official loop."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Only the first N samples of each benchmark."
+    ),
+    allow_mismatch: bool = typer.Option(
+        False, "--allow-mismatch", help="Resume even if the run was made with another manifest."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress."),
+    log_every: float = typer.Option(
+        10.0, "--log-every", min=0.0, help="Seconds between progress lines when not a TTY."
+    ),
+    *,
+    models: ModelOptions,
+) -> None:
+    """Run a model over benchmarks, resumably: manifest, id-hash shards, one fsynced file per
+    worker; a restart with any number of workers runs only what is missing."""
+    from rscovlm.eval.runner.manifest import model_fingerprint
+    from rscovlm.eval.runner.session import open_run, parse_roots
+    from rscovlm.eval.runner.shards import WorkerSlot, pin_visible_device
+    from rscovlm.eval.runner.worker import run_worker
+    from rscovlm.eval.runner.zoom import zoom_runner
+    from rscovlm.model.backends import GenerationParams
+
+    slot = WorkerSlot.parse(shard) if shard is not None else WorkerSlot.from_env()
+    roots = parse_roots(benchmarks, root)
+    models.check()
+    if models.backend.value in ("hf", "vllm") and ":" not in (models.device or ""):
+        pin_visible_device()  # torchrun/SLURM: one GPU per worker, before any engine starts
+    backend = models.build()
+    params = GenerationParams(max_new_tokens=max_new_tokens)
+    fingerprint = model_fingerprint(
+        models.model, models.backend.value, models.adapter, models.base_url
+    )
+    run = Path(out)
+    opened = open_run(
+        run,
+        roots,
+        backend=backend,
+        backend_name=models.backend.value,
+        params=params,
+        model=fingerprint,
+        n_shards=shards,
+        zoom=zoom.value,
+        limit=limit,
+        allow_mismatch=allow_mismatch,
+    )
+    manifest = opened.manifest
+    for name, read in opened.reads.items():
+        if read.n_bad:
+            typer.echo(
+                f"{name}: {read.n_bad} bad benchmark records skipped, e.g. {read.bad_examples[0]}"
+            )
+    from rscovlm.eval.runner.session import resolve_params
+
+    summary = run_worker(
+        run,
+        opened.jobs,
+        zoom_runner(backend, resolve_params(backend, params), zoom.value),
+        band=backend.band,
+        backend_name=models.backend.value,
+        slot=slot,
+        n_shards=manifest.n_shards,
+        batch_size=batch_size,
+        progress=progress,
+        log_every=log_every,
+    )
+    typer.echo(summary.line())
+    typer.echo(f"run {run}: rscovlm eval status {run} shows coverage; rscovlm eval score {run}")
+
+
+@eval_app.command(
+    "status",
+    epilog=examples("rscovlm eval status runs/7b"),
+)
+def eval_status(
+    run: Path = typer.Argument(..., metavar="RUN", help="A run folder of rscovlm eval run."),
+) -> None:
+    """Coverage of a run per benchmark (done, errors, missing), its workers' files, throughput."""
+    from rscovlm.eval.runner.merge import status_lines
+
+    for line in status_lines(run):
+        typer.echo(line)
+
+
+def _score_run(run: Path, roots: list[str] | None) -> None:
+    from rscovlm.eval.runner.manifest import read_run_manifest
+    from rscovlm.eval.runner.merge import RESULTS_FILE, result_lines, score_run
+    from rscovlm.eval.runner.session import parse_roots
+
+    manifest = read_run_manifest(run)
+    if manifest is None:
+        raise InputError(f"{run} is not a run folder (no manifest.json; see rscovlm eval run)")
+    names = list(manifest.benchmarks)
+    overrides = parse_roots(names, roots) if roots else None
+    results = score_run(run, overrides)
+    for line in result_lines(results):
+        typer.echo(line)
+    typer.echo(f"wrote {run / RESULTS_FILE} and {run}/scores/<benchmark>/")
+
+
 @eval_app.command(
     "score",
     epilog=examples(
+        "rscovlm eval score runs/7b",
         "rscovlm eval score --benchmark cls_aid --root data/scene_cls_root "
         "--pred runs/cls_aid/predictions.jsonl --out runs/cls_aid",
         "rscovlm eval score --benchmark geochat_referring --root data/geochat "
@@ -234,14 +387,24 @@ def eval_samples(
     ),
 )
 def eval_score(
-    benchmark: str = typer.Option(..., "--benchmark", help=_BENCHMARK_HELP),
-    root: Path = typer.Option(..., "--root", help=_ROOT_HELP),
-    pred: Path = typer.Option(
-        ..., "--pred", help="Predictions JSONL: {id, output[, orig_size, resized_size]} lines."
+    run: Path | None = typer.Argument(
+        None, metavar="[RUN]", help="A run folder of rscovlm eval run: merge, check, score all."
     ),
-    out: str = out_option("Folder of scores.json and sample_scores.jsonl (created)."),
+    benchmark: str | None = typer.Option(None, "--benchmark", help=_BENCHMARK_HELP),
+    root: list[str] | None = typer.Option(
+        None, "--root", help=_ROOT_HELP + " With RUN: BENCH=DIR overrides the recorded one."
+    ),
+    pred: Path | None = typer.Option(
+        None, "--pred", help="Predictions JSONL: {id, output[, orig_size, resized_size]} lines."
+    ),
+    out: str | None = typer.Option(
+        None, "--out", metavar="DIR", help="Folder of scores.json and sample_scores.jsonl."
+    ),
 ) -> None:
-    """Score predictions strictly and officially (CPU only); print every number in full."""
+    """Score predictions strictly and officially (CPU only); print every number in full.
+
+    With RUN: merge the workers' files, check coverage against the manifest (missing ids go
+    to RUN/missing.jsonl), write RUN/scores/<BENCH>/ and RUN/results.json."""
     from rscovlm.eval.benchmarks import get_benchmark
     from rscovlm.eval.benchmarks.run import (
         read_benchmark,
@@ -251,14 +414,23 @@ def eval_score(
         write_scores,
     )
 
+    if run is not None:
+        if benchmark is not None or pred is not None or out is not None:
+            raise InputError("give either RUN or --benchmark/--pred/--out, not both")
+        _score_run(run, root)
+        return
+    if benchmark is None or pred is None or out is None or not root:
+        raise InputError("give a RUN folder, or all of --benchmark, --root, --pred and --out")
+    if len(root) != 1:
+        raise InputError("--root: one folder without RUN")
     bench = get_benchmark(benchmark)
-    samples, read = read_benchmark(bench, root)
+    samples, read = read_benchmark(bench, Path(root[0]))
     preds, pred_report = read_predictions(pred, samples)
     scores, report = score_benchmark(bench, samples, preds)
     outputs = {sid: output for sid, (output, _) in preds.items()}
     crops = {sid: info["crop_boxes"] for sid, (_, info) in preds.items() if "crop_boxes" in info}
     path = write_scores(
-        Path(out), bench, samples, scores, report, read, pred_report, outputs, root, crops
+        Path(out), bench, samples, scores, report, read, pred_report, outputs, Path(root[0]), crops
     )
     for line in render_report(bench.name, report, pred_report):
         typer.echo(line)

@@ -63,6 +63,7 @@ class BackendName(str, Enum):
     hf = "hf"
     vllm = "vllm"
     openai = "openai"
+    replay = "replay"
 
 
 class DType(str, Enum):
@@ -271,6 +272,8 @@ class ModelOptions:
             options = {"device": self.device or "cpu", "dtype": dtype, "adapter": self.adapter}
         elif self.backend is BackendName.vllm:
             options = {"dtype": dtype, "adapter": self.adapter}  # LoRA through vLLM
+        elif self.backend is BackendName.replay:
+            options = {"family": (self.family or Family.qwen2_5_vl).value}
         else:
             family = (self.family or Family.qwen2_5_vl).value
             options = {"base_url": self.base_url, "family": family}
@@ -283,6 +286,7 @@ _TAKES: dict[BackendName, frozenset[str]] = {
     BackendName.hf: frozenset({"device", "dtype", "adapter"}),
     BackendName.vllm: frozenset({"dtype", "adapter"}),
     BackendName.openai: frozenset({"base_url", "api_key_env", "family"}),
+    BackendName.replay: frozenset({"family"}),
 }
 
 _KW = inspect.Parameter.KEYWORD_ONLY
@@ -295,7 +299,8 @@ _MODEL_PARAMETERS = [
             typer.Option(
                 "--model",
                 help="Checkpoint directory, or a hub id in the local HF cache "
-                "(Qingyun/RSCoVLM-7B-2512; see `rscovlm model`); openai: the served model name.",
+                "(Qingyun/RSCoVLM-7B-2512; see `rscovlm model`); openai: the served model name; "
+                "replay: a predictions JSONL.",
             ),
         ],
     ),
@@ -330,7 +335,9 @@ _MODEL_PARAMETERS = [
         default=None,
         annotation=Annotated[
             Family | None,
-            typer.Option("--family", help="openai: the served model's family (qwen2_5_vl)."),
+            typer.Option(
+                "--family", help="openai, replay: the served model's family (qwen2_5_vl)."
+            ),
         ],
     ),
     inspect.Parameter(

@@ -105,6 +105,7 @@ from rscovlm.formats.tool_calls import (
     ZoomCallParse,
     encode_zoom_call,
     parse_zoom_call,
+    parse_zoom_call_official,
     stable_reply_prefix,
     strip_think,
 )
@@ -199,6 +200,7 @@ __all__ = [
     "parse_grounding",
     "parse_rle",
     "parse_zoom_call",
+    "parse_zoom_call_official",
     "scene_classes_str",
     "scene_cls_prompt",
     "segmentation_prompt",

@@ -33,6 +33,7 @@ __all__ = [
     "ZoomCallParse",
     "encode_zoom_call",
     "parse_zoom_call",
+    "parse_zoom_call_official",
     "stable_reply_prefix",
     "strip_think",
 ]
@@ -200,3 +201,33 @@ def stable_reply_prefix(partial: str) -> str:
             return ""
         text = text[closed.end() :].lstrip()
     return text.rstrip().rstrip("\ufffd").rstrip()
+
+
+def parse_zoom_call_official(text: str) -> list[float] | None:
+    """The zoom box as the ORIGINAL loop read it (EVAL_SUITE.md §1.7.2), bugs kept.
+
+    The trigger is ``'<tool_call>'`` anywhere in the output; the body is what remains after
+    stripping the CHARACTER SETS of ``'</tool_call>\\n'`` from the left and
+    ``'\\n</tool_call>'`` from the right, so any prose before the call breaks it. ``None``
+    stands for the original's exception (it then fed the whole resized image again).
+
+    Examples:
+        >>> parse_zoom_call_official('<tool_call>\\n{"name": "image_zoom_in", '
+        ...                          '"arguments": {"bbox": [1, 2, 30, 40]}}\\n</tool_call>')
+        [1, 2, 30, 40]
+        >>> parse_zoom_call_official('Look: <tool_call>{"name": "image_zoom_in"}</tool_call>')
+    """
+    if not isinstance(text, str) or TOOL_CALL_OPEN not in text:
+        return None
+    try:
+        call = json.loads(text.lstrip("</tool_call>\n").rstrip("\n</tool_call>"))  # noqa: B005
+        if call["name"] != ZOOM_TOOL_NAME:
+            return None
+        bbox = call["arguments"]["bbox"]
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
+        return None
+    if not isinstance(bbox, list) or len(bbox) != 4:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox):
+        return None
+    return bbox

@@ -130,7 +130,7 @@ def test_root_lists_commands_in_order_and_has_version_and_h() -> None:
 @pytest.mark.parametrize(
     ("argv", "listed"),
     [
-        (["detect", "--help"], "--backend <hf|vllm|openai>"),
+        (["detect", "--help"], "--backend <hf|vllm|openai|replay>"),
         (["data", "export", "--help"], "--box <quad|hbb|obb>"),
         (["chat", "--help"], "--family <qwen2_vl|qwen2_5_vl|qwen3_vl>"),
         (["data", "export", "--help"], "--family <qwen2_vl|qwen2_5_vl|qwen3_vl>"),

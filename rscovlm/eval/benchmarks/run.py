@@ -32,6 +32,7 @@ __all__ = [
     "SAMPLE_SCORES_FILE",
     "SCORES_FILE",
     "PredictionReport",
+    "crop_boxes",
     "read_benchmark",
     "read_predictions",
     "render_report",
@@ -104,7 +105,7 @@ def _size(value: Any) -> list[int] | None:
     return None
 
 
-def _crop_boxes(trace: Any) -> list[list[int]]:
+def crop_boxes(trace: Any) -> list[list[int]]:
     """The crop windows of a zoom trace (``ZoomResult.to_dict()``: ``hops[*].window``, original
     pixels); anything else gives none. Only drawn by the report, never scored."""
     hops = trace.get("hops") if isinstance(trace, dict) else None
@@ -167,7 +168,7 @@ def read_predictions(
                 continue
             sizes = {k: _size(item.get(k)) for k in ("orig_size", "resized_size")}
             info: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
-            crops = _crop_boxes(item.get("trace"))
+            crops = crop_boxes(item.get("trace"))
             if crops:
                 info["crop_boxes"] = crops
             preds[sid] = (output, info)

@@ -30,13 +30,13 @@ __all__ = [
     "make_backend",
 ]
 
-BACKENDS = ("hf", "vllm", "openai")
+BACKENDS = ("hf", "vllm", "openai", "replay")
 
 
 def make_backend(name: str, model: str, **options: Any) -> Backend:
     """Backend ``name`` over ``model`` (a checkpoint directory or a hub id in the local Hugging
     Face cache, see :func:`rscovlm.model.hub.resolve_model`; for ``openai`` the served model
-    name, with ``base_url=`` among the options).
+    name, with ``base_url=`` among the options; for ``replay`` a predictions JSONL).
 
     Raises:
         InputError: Unknown backend name.
@@ -58,4 +58,6 @@ def make_backend(name: str, model: str, **options: Any) -> Backend:
         if not base_url:
             raise InputError("the openai backend needs base_url")
         return OpenAIBackend(base_url, model, **options)
+    if name == "replay":
+        return ReplayBackend.from_file(model, **options)
     raise InputError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.errors import InputError
 from rscovlm.model.backends.base import Generation, GenerationParams, ImageLists, Usage
 from rscovlm.resolution import RSCOVLM_BAND, PixelBand, get_family
+from rscovlm.safe_read import iter_jsonl_lines
 
 __all__ = ["ReplayBackend"]
 
@@ -41,6 +44,7 @@ class ReplayBackend:
         self.band = band
         self.key = key
         self.record_images = record_images
+        self.name = "replay"
         self.calls: list[tuple[list[Conversation], list[Any]]] = []
         self._fn: Callable[[Conversation], str] | None = None
         self._queue: list[str] = []
@@ -51,6 +55,40 @@ class ReplayBackend:
             self._per_key = {str(k): list(v) for k, v in script.items()}
         else:
             self._queue = list(script)
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        family: str = "qwen2_5_vl",
+        band: PixelBand = RSCOVLM_BAND,
+    ) -> ReplayBackend:
+        """Replies read from a predictions JSONL (``{"id", "output"}`` lines, e.g. an earlier
+        run's): each conversation gets the output of its ``meta["sample_id"]``, as often as
+        asked, so a batched, sharded or resumed run replays identically. An id the file lacks
+        raises (the runner records it as an error); unreadable lines are skipped.
+
+        Raises:
+            InputError: The file cannot be read.
+        """
+        if not Path(path).is_file():
+            raise InputError(f"replay file {path} not found")
+        table: dict[str, str] = {}
+        for _, item, _reason in iter_jsonl_lines(path, "replay file"):
+            ok = isinstance(item, dict) and isinstance(item.get("id"), str)
+            if ok and isinstance(item.get("output"), str):
+                table.setdefault(item["id"], item["output"])
+
+        def reply(conv: Conversation) -> str:
+            sid = conv.meta.get("sample_id")
+            if sid not in table:
+                raise InputError(f"replay file {Path(path).name} has no output for {sid}")
+            return table[sid]
+
+        backend = cls(reply, family=family, band=band, record_images=False)
+        backend.name = Path(path).name
+        return backend
 
     def _next(self, conv: Conversation) -> str:
         if self._fn is not None:
