@@ -34,6 +34,8 @@ SKIP: dict[str, str] = {
     "for i in": "part of the multi-GPU vLLM recipe",
     "CUDA_VISIBLE_DEVICES": "part of the multi-GPU vLLM recipe",
     "done; wait": "part of the multi-GPU vLLM recipe",
+    "torchrun ": "needs GPUs and the released checkpoint (tests/eval/runner runs torchrun on CPU)",
+    "srun ": "needs a SLURM cluster",
 }
 """Line prefix -> why that README line is not run here (a line runs unless a prefix matches)."""
 

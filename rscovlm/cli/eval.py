@@ -249,11 +249,11 @@ _RUN_ROOT_HELP = (
     "run",
     epilog=examples(
         "rscovlm eval run rsvqa_lr cls_aid --root rsvqa_lr=data/RSVQA_LR --root cls_aid=data/AID "
-        "--model RSCoVLM-7B --out runs/7b",
+        "--model Qingyun/RSCoVLM-7B-2512 --out runs/7b",
         "torchrun --nproc_per_node 8 -m rscovlm eval run lrsvqa_visual_cot --root data/LRS_VQA "
-        "--model RSCoVLM-7B --device cuda --out runs/7b-uhr",
+        "--model Qingyun/RSCoVLM-7B-2512 --device cuda --out runs/7b-uhr",
         "rscovlm eval run rsvqa_lr --root data/RSVQA_LR --backend openai --base-url "
-        "http://127.0.0.1:8000/v1 --model RSCoVLM-7B --out runs/served --shard 0/2",
+        "http://127.0.0.1:8000/v1 --model served-name --out runs/served --shard 0/2",
         "rscovlm eval run cls_aid --root data/AID --backend replay --model old/predictions.jsonl "
         "--out runs/replayed",
     ),
