@@ -47,15 +47,15 @@ from rich.progress import (
 
 from rscovlm.data.conversation import Conversation
 from rscovlm.data.record import Record
-from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_colour_scenes
+from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_box_scenes, write_colour_scenes
 from rscovlm.extras import require_torch
 from rscovlm.formats.classes import DOTA_V1_0
 
 __all__ = ["DemoSettings", "EndToEndResult", "run_end_to_end", "train_overrides"]
 
-MIXTURE = "[synthetic%50, colours*4]"
+MIXTURE = "[synthetic%50, colours*4, boxes*3]"
 """The demo's mixture: half of the synthetic records (detection, VQA, scene labels), the colour
-scenes four times."""
+scenes four times, the one-big-object detection scenes (:func:`write_box_scenes`) three times."""
 
 _OWNED = ("src", "built", "held_out", "run", "detect")
 """The folders the demo writes in its work dir (removed at the start of a run)."""
@@ -78,6 +78,12 @@ class DemoSettings:
     """Held-out synthetic scenes: detection images and held-out loss samples."""
     held_colours_per_class: int = 6
     """Held-out colour scenes per class: the accuracy set."""
+    box_scenes: int = 96
+    """Training detection scenes of one large object (:func:`write_box_scenes`)."""
+    held_box_scenes: int = 24
+    """Held-out detection scenes of one large object: the detection set."""
+    box_size: int = 112
+    """Side of the detection scenes in px (112: inside the band, so never resized)."""
     max_new_tokens: int = 96
     """Generation budget of each detection answer."""
     min_pixels: int = 4 * 28 * 28
@@ -93,6 +99,8 @@ class DemoSettings:
             colours_per_class=8,
             held_scenes=2,
             held_colours_per_class=3,
+            box_scenes=24,
+            held_box_scenes=6,
             max_new_tokens=48,
         )
 
@@ -151,6 +159,7 @@ def train_overrides(workdir: Path, recipe: Path, seed: int, settings: DemoSettin
         f"max_pixels: {settings.max_pixels}}}",
         f"data.mixture.render.sources={{colours: {{classes: [{classes}]}}}}",
         "data.mixture.render.tasks.detection.box_kind=hbb",  # shorter answers, same task
+        "data.mixture.render.tasks.detection.random_resize_prob=0.0",  # one scale per image
         f"log.output_dir={workdir / 'run'}",
         "log.progress=false",
         f"train.max_steps={settings.steps}",
@@ -224,7 +233,8 @@ def _recipe(workdir: Path, seed: int, settings: DemoSettings) -> Path:
         "name: demo\nroot: src\nmax_pixels: 268435456\nsources:\n"
         "  - name: synthetic\n    adapter: synthetic\n    path: synthetic\n    classes: dota1.0\n"
         f"    options: {{n: {settings.scenes}, size: {settings.scene_size}, seed: {seed}}}\n"
-        "  - name: colours\n    adapter: scene_folder\n    path: colours\n",
+        "  - name: colours\n    adapter: scene_folder\n    path: colours\n"
+        "  - name: boxes\n    adapter: dota\n    path: boxes\n    classes: dota1.0\n",
         encoding="utf-8",
     )
     return path
@@ -234,6 +244,7 @@ def _held_out(
     held: Path, seed: int, settings: DemoSettings
 ) -> tuple[list[Record], list[Record], list[Record]]:
     """Held-out records of other seeds: (mixed for the loss, colour scenes, detection)."""
+    from rscovlm.data.sources.dota import iter_dota_records
     from rscovlm.data.sources.scene_folder import iter_scene_folder_records
     from rscovlm.data.sources.synthetic import iter_synthetic_records
 
@@ -254,9 +265,13 @@ def _held_out(
     for record in synthetic:
         record.meta.setdefault("class_list", "dota1.0")
         by_task.setdefault(record.task, []).append(record)
+    write_box_scenes(held / "boxes", settings.held_box_scenes, settings.box_size, seed + 13)
+    boxes = [r for r in iter_dota_records(held, "boxes", source="boxes") if isinstance(r, Record)]
+    for record in boxes:
+        record.meta.setdefault("class_list", "dota1.0")
     n = settings.held_scenes
-    mixed = by_task["detection"][:n] + by_task["vqa"][:n] + colours[::3]
-    return mixed, colours, by_task["detection"]
+    mixed = by_task["detection"][:n] + boxes[:n] + by_task["vqa"][:n] + colours[::3]
+    return mixed, colours, boxes
 
 
 def _render(records: list[Record], policy: Any, root: Path, seed: int) -> list[Conversation]:
@@ -365,6 +380,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     with _progress(console) as progress:
         task = progress.add_task("colour scenes", total=n_colours)
         write_colour_scenes(wd / "src" / "colours", s.colours_per_class, seed)
+        write_box_scenes(wd / "src" / "boxes", s.box_scenes, s.box_size, seed)
         progress.update(task, completed=n_colours)
         recipe_path = _recipe(wd, seed, s)
         recipe, root = load_recipe(recipe_path)
@@ -440,7 +456,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         acc_after = _accuracy(backend, colour_convs)
         progress.advance(steps)
         images = progress.add_task("eval: detection", total=len(det_records))
-        spec = TileSpec(size=s.scene_size, gap=0)
+        spec = TileSpec(size=s.box_size, gap=0)
         params = GenerationParams(max_new_tokens=s.max_new_tokens)
         lines: list[str] = []
         for record in det_records:
@@ -453,7 +469,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     predictions = det_dir / "predictions.jsonl"
     predictions.write_text("".join(lines), encoding="utf-8")
     report = run_det_eval(
-        held / "synthetic" / "labelTxt", predictions, "jsonl", classes=DOTA_V1_0, nc=True
+        held / "boxes" / "labelTxt", predictions, "jsonl", classes=DOTA_V1_0, nc=True
     )
     counts: dict[str, int] = {}
     for res in results:
