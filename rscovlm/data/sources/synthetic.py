@@ -313,22 +313,26 @@ def write_colour_scenes(out: str | Path, per_class: int, seed: int) -> list[Path
     return written
 
 
-#: Object classes of :func:`write_box_scenes`: fill colour and ``(min, max)`` side as a fraction
-#: of the image side. Two classes far apart in colour and shape, both large.
-BOX_CLASSES: dict[str, tuple[tuple[int, int, int], tuple[float, float]]] = {
-    "storage-tank": ((245, 245, 240), (0.35, 0.6)),  # white, square-ish
-    "swimming-pool": ((40, 110, 235), (0.35, 0.6)),  # blue, elongated
+#: Object classes of :func:`write_box_scenes` and their fill colours: two classes far apart in
+#: colour, both bright on the dark field.
+BOX_CLASSES: dict[str, tuple[int, int, int]] = {
+    "storage-tank": (245, 245, 240),  # white
+    "swimming-pool": (40, 110, 235),  # blue
 }
 
 
-def write_box_scenes(out: str | Path, n: int, size: int, seed: int) -> list[Path]:
+def write_box_scenes(out: str | Path, n: int, size: int, seed: int, cell: int = 28) -> list[Path]:
     """Write ``n`` seeded detection scenes in DOTA layout (``images/``, ``labelTxt/``): one
-    large, axis-aligned, high-contrast object of :data:`BOX_CLASSES` on a dark textured field.
+    axis-aligned, high-contrast object of :data:`BOX_CLASSES` on a dark noisy field, its edges
+    on a ``cell``-px grid (28: Qwen2.5-VL's merged visual token), 1-3 cells on each side, clipped
+    to the image.
 
     Why a second scene set: the aerial scenes above put 5-15 objects of a few pixels into each
     image, which a tiny model trained for a minute cannot localise at all (mAP_nc 0.000 and an
     answer of commas). One big object of two classes is a detection task it can learn within the
-    demo's budget, so the demo shows a detector that learned, through the same adapters,
+    demo's budget (edges on the token grid: each cell is all object or all ground, so the
+    coordinates are few values that the visual tokens carry directly), so the demo shows a
+    detector that learned, through the same adapters,
     prompt, parser and protocol as real data. Scene ``i`` draws from
     ``numpy.random.default_rng([seed, 31, i])``, whatever ``n``.
 
@@ -343,19 +347,15 @@ def write_box_scenes(out: str | Path, n: int, size: int, seed: int) -> list[Path
     for i in range(n):
         rng = np.random.default_rng([seed, 31, i])
         name = names[int(rng.integers(len(names)))]
-        rgb, (lo, hi) = BOX_CLASSES[name]
-        w, h = rng.uniform(lo, hi, 2) * size
-        if name == "swimming-pool":  # elongated along a random axis
-            w, h = (
-                (max(w, h), min(w, h) * 0.6) if rng.random() < 0.5 else (min(w, h) * 0.6, max(w, h))
-            )
-        else:
-            h = w * rng.uniform(0.9, 1.1)
-        x0 = rng.uniform(0.02 * size, 0.98 * size - w)
-        y0 = rng.uniform(0.02 * size, 0.98 * size - h)
+        rgb = BOX_CLASSES[name]
+        cells = size // cell
+        # start and extent (1-3 cells) on each axis, on the grid of the merged visual tokens
+        (xa, xb), (ya, yb) = (
+            (start * cell, min(start + extent, cells) * cell)
+            for start, extent in rng.integers([0, 1], [cells, 4], (2, 2))
+        )
         base = np.array([45, 60, 40], dtype=np.float32) + rng.uniform(-10, 10, 3)
         img = np.broadcast_to(base, (size, size, 3)).copy() + rng.normal(0, 6, (size, size, 1))
-        xa, ya, xb, yb = (round(v) for v in (x0, y0, x0 + w, y0 + h))
         img[ya:yb, xa:xb] = np.array(rgb, dtype=np.float32)
         path = out / "images" / f"box_{i:05d}.png"
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
