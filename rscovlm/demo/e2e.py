@@ -55,9 +55,9 @@ from rscovlm.formats.classes import DOTA_V1_0
 
 __all__ = ["DemoSettings", "EndToEndResult", "run_end_to_end", "train_overrides"]
 
-MIXTURE = "[synthetic%50, colours*4, boxes*4]"
+MIXTURE = "[synthetic%50, colours*4, boxes*2]"
 """The demo's mixture: half of the synthetic records (detection, VQA, scene labels), the colour
-scenes four times, the one-object detection scenes (:func:`write_box_scenes`) four times."""
+scenes four times, the one-object detection scenes (:func:`write_box_scenes`) twice."""
 
 _OWNED = ("src", "built", "held_out", "run", "detect")
 """The folders the demo writes in its work dir (removed at the start of a run)."""
@@ -65,7 +65,8 @@ _OWNED = ("src", "built", "held_out", "run", "detect")
 
 @dataclass(frozen=True)
 class DemoSettings:
-    """Sizes of the end-to-end demo (the defaults take about a minute on 2 CPU cores)."""
+    """Sizes of the end-to-end demo (the defaults: about 75 s of CPU time, 3-5 min of wall
+    time when the 2 cores are shared with other jobs)."""
 
     steps: int = 100
     """Optimizer steps of ``batch`` samples."""

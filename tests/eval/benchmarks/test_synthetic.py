@@ -43,6 +43,10 @@ def test_det_reads_hbb_prompt_and_scores_perfect_and_wrong(demo_root: Path) -> N
     samples, report = read_benchmark(bench, demo_root)
     assert len(samples) == 6 and report.n_bad == 0
     assert all(len(s.reference) == 1 and s.reference[0]["label"] in BOX_CLASSES for s in samples)
+    for s in samples:  # edges on the 28 px token grid, inside the 112 px image, not empty
+        quad = s.reference[0]["quad"]
+        assert all(v % 28 == 0 and 0 <= v <= 112 for v in quad)
+        assert max(quad[0::2]) > min(quad[0::2]) and max(quad[1::2]) > min(quad[1::2])
     system = samples[0].to_json()["messages"][0]["content"][0]["text"]
     assert system == detection_system_prompt("hbb")  # the box kind the demo trains
     perfect = bench.perfect_output(samples[0])
