@@ -55,9 +55,9 @@ from rscovlm.formats.classes import DOTA_V1_0
 
 __all__ = ["DemoSettings", "EndToEndResult", "run_end_to_end", "train_overrides"]
 
-MIXTURE = "[synthetic%50, colours*4, boxes*2]"
+MIXTURE = "[synthetic%50, colours*4, boxes*4]"
 """The demo's mixture: half of the synthetic records (detection, VQA, scene labels), the colour
-scenes four times, the one-object detection scenes (:func:`write_box_scenes`) twice."""
+scenes four times, the one-object detection scenes (:func:`write_box_scenes`) four times."""
 
 _OWNED = ("src", "built", "held_out", "run", "detect")
 """The folders the demo writes in its work dir (removed at the start of a run)."""
@@ -68,7 +68,7 @@ class DemoSettings:
     """Sizes of the end-to-end demo (the defaults: about 75 s of CPU time, 3-5 min of wall
     time when the 2 cores are shared with other jobs)."""
 
-    steps: int = 100
+    steps: int = 200
     """Optimizer steps of ``batch`` samples."""
     batch: int = 8
     lr: float = 1e-2

@@ -245,8 +245,10 @@ def _summary(r: FullDemoResult, console: Console) -> None:
         f"{e.loss_before:.3f} → {e.loss_after:.3f} ({e.loss_after / e.loss_before - 1:+.0%}) "
         f"on {sum(e.heldout_tasks.values())} samples ({tasks})",
     )
-    for task, (before, after) in e.task_losses.items():
-        add(f"  {task}", f"held-out loss {before:.3f} → {after:.3f}")
+    add(
+        "  per task",
+        "; ".join(f"{t} {b:.3f} → {a:.3f}" for t, (b, a) in e.task_losses.items()),
+    )
     add(
         "scene accuracy",
         f"{e.accuracy_after:.2f} after (before {e.accuracy_before:.2f}; chance "
