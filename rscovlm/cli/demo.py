@@ -20,13 +20,13 @@ def demo(
     quick: bool = typer.Option(
         False, "--quick", help="Skip data, training and evaluation: the protocol table only."
     ),
-    steps: int = typer.Option(100, "--steps", help="Training steps of 8 samples.", min=1),
+    steps: int = typer.Option(200, "--steps", help="Training steps of 8 samples.", min=1),
     workdir: str | None = typer.Option(
         None, "--workdir", help="Work dir for data, run and predictions (default: a temp dir)."
     ),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary work dir."),
 ) -> None:
-    """Co-train and evaluate a tiny model end to end, offline on the CPU (about a minute).
+    """Co-train and evaluate a tiny model end to end, offline on the CPU (~2 min on 2 idle cores).
 
     \b
     1. data:  seeded synthetic aerial scenes and colour scenes, built with `data build`;

@@ -38,13 +38,16 @@ def test_full_demo_trains_evaluates_and_sums_up(tmp_path: Path) -> None:
     assert 0.0 <= e.accuracy_before <= 1.0 and 0.0 <= e.accuracy_after <= 1.0
     # detection went through the pipeline and was scored; the counts add up
     c = e.det_counts
-    assert e.det_images == settings.held_scenes == c["n_patches"] == c["n_outputs"]
+    assert e.det_images == settings.held_box_scenes == c["n_patches"] == c["n_outputs"]
     assert e.det_objects > 0
     assert (
         c["n_objects"] == c["n_kept"] + c["n_suppressed"] + c["n_unknown_label"] + c["n_degenerate"]
     )
     assert e.det_read == c["n_kept"] and e.det_scored == e.det_read
     assert 0.0 <= e.det_map_nc <= 1.0 and 0.0 <= e.det_mf1 <= 1.0
+    assert 0.0 <= e.det_prior_map_nc <= 1.0
+    # the held-out loss of every task, before and after
+    assert set(e.task_losses) == set(e.heldout_tasks)
     # the work dir was given, so it is kept with the run's outputs
     assert e.workdir == (tmp_path / "wd").resolve()
     assert (e.workdir / "run" / "final" / "config.json").is_file()
@@ -60,6 +63,7 @@ def test_full_demo_trains_evaluates_and_sums_up(tmp_path: Path) -> None:
         "held-out loss",
         "scene accuracy",
         "mAP_nc",
-        "the point is the pipeline",
+        "label prior",
+        "held-out loss",
     ):
         assert piece in text, piece

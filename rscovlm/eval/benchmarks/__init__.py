@@ -11,6 +11,7 @@ from rscovlm.eval.benchmarks import (  # noqa: F401
     detection,
     grounding,
     segmentation,
+    synthetic,
     teochat,
     uhr,
     vqa,

@@ -56,6 +56,7 @@ from rscovlm.formats.classes import get_classes, normalize_label
 from rscovlm.formats.decode import decode_detections
 from rscovlm.formats.labels import LabelMatcher
 from rscovlm.formats.objects import DetObject
+from rscovlm.geometry import BoxKind
 from rscovlm.imaging import image_size
 from rscovlm.resolution import CoordMap
 
@@ -135,8 +136,10 @@ class DetectionBenchmark(Benchmark):
         folders: Sequence[str],
         patch: int | None,
         files: str,
+        kind: BoxKind = "quad",
     ) -> None:
         self.name = name  # type: ignore[misc]
+        self.kind: BoxKind = kind  # the box kind the prompt asks for and a perfect answer uses
         self.reader, self.folders, self.patch = reader, tuple(folders), patch
         self.classes = tuple(get_classes(classes))
         self.files = files  # type: ignore[misc]
@@ -201,7 +204,7 @@ class DetectionBenchmark(Benchmark):
                     local = (q - [x0, y0]).reshape(8).tolist()
                     inside.append({"label": obj["label"], "quad": local})
             part = ImagePart(source, (x1 - x0, y1 - y0), UNKNOWN_SIZE, window=(x0, y0, x1, y1))
-            conv = detection_conversation(part, self.classes)
+            conv = detection_conversation(part, self.classes, self.kind)
             meta: dict[str, Any] = {
                 "image_id": image_id,
                 "image_size": [w, h],
@@ -241,15 +244,14 @@ class DetectionBenchmark(Benchmark):
             return "There are none."
         cmap = self._cmap(sample)
         sx, sy = cmap.scale
-        objects = [
-            DetObject(
-                normalize_label(o["label"]),
-                "quad",
-                tuple(round(v * (sx if i % 2 == 0 else sy)) for i, v in enumerate(o["quad"])),
-            )
-            for o in sample.reference
-        ]
-        return encode_detections(objects, "quad")
+        objects = []
+        for o in sample.reference:
+            coords = [round(v * (sx if i % 2 == 0 else sy)) for i, v in enumerate(o["quad"])]
+            if self.kind == "hbb":  # the enclosing box of the quad
+                xs, ys = coords[0::2], coords[1::2]
+                coords = [min(xs), min(ys), max(xs), max(ys)]
+            objects.append(DetObject(normalize_label(o["label"]), self.kind, tuple(coords)))
+        return encode_detections(objects, self.kind)
 
     def aggregate(self, samples: Sequence[EvalSample], scores: Sequence[SampleScore]) -> dict:
         images: dict[str, int] = {}
