@@ -506,7 +506,12 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     predictions = det_dir / "predictions.jsonl"
     predictions.write_text("".join(lines), encoding="utf-8")
     report = run_det_eval(
-        held / "boxes" / "labelTxt", predictions, "jsonl", classes=DOTA_V1_0, nc=True
+        held / "boxes" / "labelTxt",
+        predictions,
+        "jsonl",
+        classes=DOTA_V1_0,
+        nc=True,
+        allow_empty=True,
     )
     counts: dict[str, int] = {}
     for res in results:

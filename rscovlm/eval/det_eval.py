@@ -134,16 +134,17 @@ def _format_hint(path: str | Path, fmt: PredFormat) -> str:
 
 
 def _load(
-    gt: GroundTruth, path: str | Path, fmt: PredFormat, family: str | None
+    gt: GroundTruth, path: str | Path, fmt: PredFormat, family: str | None, allow_empty: bool
 ) -> tuple[DetBoxes, Predictions]:
-    """Read and align predictions; reading nothing at all is an error, never mAP 0."""
+    """Read and align predictions; reading nothing at all is an error, never mAP 0 (unless
+    the caller wrote the file itself and knows an empty one means "no boxes anywhere")."""
     try:
         pred = read_predictions(path, fmt, gt.classes, default_family=family)
     except InputError as exc:
         hint = _format_hint(path, fmt) if Path(path).exists() else ""
         raise InputError(f"{exc}{hint}") from None
     rep = pred.report
-    if rep.n_boxes == 0 and rep.n_outputs == 0:
+    if rep.n_boxes == 0 and rep.n_outputs == 0 and not allow_empty:
         why = f"{rep.n_bad} unreadable lines" if rep.n_bad else "no prediction line"
         example = f" (e.g. {rep.bad_examples[0]})" if rep.bad_examples else ""
         raise InputError(
@@ -175,8 +176,13 @@ def run_det_eval(
     f1: bool = True,
     ignore_difficult: bool = True,
     family: str | None = None,
+    allow_empty: bool = False,
 ) -> DetEvalReport:
     """Run the protocol on files (see the module header for which mAP is reported).
+
+    ``allow_empty`` scores a prediction file without any box as mAP 0 instead of refusing it:
+    for callers that wrote the file themselves (the demo), where empty means the model found
+    nothing, not that the wrong file or format was given.
 
     Raises:
         InputError: unreadable inputs or options that contradict each other.
@@ -184,7 +190,7 @@ def run_det_eval(
     if not iou_thresholds or not all(0.0 < t < 1.0 for t in iou_thresholds):
         raise InputError(f"IoU thresholds must lie in (0, 1), got {list(iou_thresholds)}")
     gt = read_ground_truth(gt_path, classes)
-    boxes, pred = _load(gt, pred_path, pred_format, family)
+    boxes, pred = _load(gt, pred_path, pred_format, family, allow_empty)
     report = DetEvalReport([], nc, pred.has_scores, gt.classes, {"gt": gt.report})
     report.inputs["pred"] = pred.report
     report.n_gt_images = len(gt.images)
@@ -197,7 +203,7 @@ def run_det_eval(
         val_gt = gt if sweep_val_gt is None else read_ground_truth(sweep_val_gt, gt.classes)
         if sweep_val_gt is not None:
             report.inputs["val_gt"] = val_gt.report
-        val_boxes, val_pred = _load(val_gt, sweep_val, pred_format, family)
+        val_boxes, val_pred = _load(val_gt, sweep_val, pred_format, family, allow_empty)
         val_pred.report.source = f"validation {val_pred.report.source}"
         report.inputs["val_pred"] = val_pred.report
         report.without_prediction["val_pred"] = _without_prediction(val_gt, val_pred)
