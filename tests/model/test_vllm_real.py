@@ -28,7 +28,7 @@ from rscovlm.errors import InputError
 from rscovlm.extras import is_available
 from rscovlm.formats.tokens import STOP_IDS
 from rscovlm.model.backends.base import GenerationParams
-from rscovlm.model.encoding import image_part
+from rscovlm.model.encoding import image_part, prepare_image
 from rscovlm.resolution import PixelBand, get_family
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -66,10 +66,25 @@ class HFEngineCore:
     vLLM's input processor made) run through the HF model, greedy, under the request's own
     sampling params; the new ids go back to vLLM's output processor and detokenizer."""
 
-    def __init__(self, lm: Any) -> None:
+    def __init__(self, lm: Any, vllm_config: Any) -> None:
+        from vllm.config import set_current_vllm_config
+        from vllm.model_executor.layers.fusion.mm_input_norm import build_mm_input_norm
+
         self.lm = lm
         self.requests: list[Any] = []
         self._pending: list[Any] = []
+        # vLLM 0.34 ships raw uint8 patches to the model (``mm_device_do_normalize``) and
+        # rescales/normalises there with this module, built from the checkpoint's processor
+        # config: the faked engine applies it exactly as vLLM's Qwen-VL models do.
+        with set_current_vllm_config(vllm_config):
+            self.input_norm = build_mm_input_norm(vllm_config.model_config)
+
+    def raw_pixels(self, request: Any) -> Any:
+        """The pixel patches vLLM's input processor sent with ``request`` (``None``: none)."""
+        import torch
+
+        features = [f.data.get_data() for f in request.mm_features or []]
+        return torch.cat([f["pixel_values"] for f in features]) if features else None
 
     def add_request(self, request: Any) -> None:
         self.requests.append(request)
@@ -85,7 +100,9 @@ class HFEngineCore:
         inputs: dict[str, Any] = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         features = [f.data.get_data() for f in request.mm_features or []]
         if features:
-            inputs["pixel_values"] = torch.cat([f["pixel_values"] for f in features])
+            raw = self.raw_pixels(request)
+            norm = getattr(self.input_norm, "forward_native", self.input_norm.forward)
+            inputs["pixel_values"] = norm(raw, torch.float32)  # vLLM's on-device step
             inputs["image_grid_thw"] = torch.stack([f["image_grid_thw"] for f in features])
         if self.lm.wants_mm_token_type_ids:
             inputs["mm_token_type_ids"] = mm_token_type_ids(ids)
@@ -151,7 +168,8 @@ def real_vllm(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     holder: dict[str, Any] = {}
 
     def make_client(*args: Any, **kwargs: Any) -> HFEngineCore:
-        holder["engine"] = HFEngineCore(holder["lm"])
+        vllm_config = kwargs.get("vllm_config", args[2] if len(args) > 2 else None)
+        holder["engine"] = HFEngineCore(holder["lm"], vllm_config)
         return holder["engine"]
 
     monkeypatch.setattr(core_client.EngineCoreClient, "make_client", staticmethod(make_client))
@@ -215,7 +233,7 @@ def _assert_same(
     requests = engine.requests[-len(convs) :]
     batch = encode(convs, hf.lm.tokenizer, hf.lm.image_processor, family=hf.family, images=images)
     mask = batch.inputs["attention_mask"].bool()
-    pixels, grids = [], []
+    pixels, raws, grids, prepared = [], [], [], []
     for row, request in enumerate(requests):
         assert list(request.prompt_token_ids) == batch.inputs["input_ids"][row][mask[row]].tolist()
         sp = request.sampling_params
@@ -223,11 +241,34 @@ def _assert_same(
         assert set(sp.stop_token_ids) == set(STOP_IDS) and sp.max_tokens == 12
         assert sp.skip_special_tokens
         inputs = engine.inputs(request)
+        parts = convs[row].image_parts()
+        prepared += [prepare_image(im, p) for im, p in zip(images[row], parts, strict=True)]
         if "pixel_values" in inputs:
             pixels.append(inputs["pixel_values"])
+            raws.append(engine.raw_pixels(request))
             grids.append(inputs["image_grid_thw"])
     assert torch.equal(torch.cat(grids), batch.inputs["image_grid_thw"])
-    torch.testing.assert_close(torch.cat(pixels), batch.inputs["pixel_values"], rtol=0, atol=1e-6)
+    # the bytes vLLM sent are HF's resized, patched pixels before rescaling, exactly ...
+    unscaled = hf.lm.image_processor(
+        images=prepared, return_tensors="pt", do_resize=False, do_rescale=False,
+        do_normalize=False,
+    )["pixel_values"]  # fmt: skip
+    assert raws[0].dtype == torch.uint8
+    assert torch.equal(torch.cat(raws).float(), unscaled.float())
+    # ... and what vLLM's model normalises them to is HF's pixel_values, to fp32 rounding
+    # (vLLM: x·(s/σ) − μ/σ in one affine step; HF: (x·s − μ)/σ)
+    torch.testing.assert_close(torch.cat(pixels), batch.inputs["pixel_values"], rtol=0, atol=2e-6)
+    # The tiny model's greedy reply barely depends on its inputs, so equal text alone proves
+    # little: the next-token logits of what the engine ran equal HF's on its own encoding.
+    for row, request in enumerate(requests):
+        alone = encode([convs[row]], hf.lm.tokenizer, hf.lm.image_processor, family=hf.family,
+                       images=[images[row]], add_generation_prompt=True).inputs  # fmt: skip
+        if not hf.lm.wants_mm_token_type_ids:
+            alone = {k: v for k, v in alone.items() if k != "mm_token_type_ids"}
+        with torch.no_grad():
+            ran = hf.lm.model(**engine.inputs(request)).logits[0, -1]
+            ref = hf.lm.model(**alone).logits[0, -1]
+        torch.testing.assert_close(ran, ref, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.integration
