@@ -197,7 +197,7 @@ def run_det_eval(
     report.without_prediction["pred"] = _without_prediction(gt, pred)
     report.nc = nc or sweep_val is not None or not pred.has_scores
     kw: dict[str, Any] = {"iou_mode": iou_mode, "ignore_difficult": ignore_difficult}
-    test = DetectionEvaluator(gt.boxes, boxes, gt.classes, **kw)
+    test = DetectionEvaluator(gt.boxes, boxes, gt.classes, cross_class=f1, **kw)
     tau = None
     if sweep_val is not None:
         val_gt = gt if sweep_val_gt is None else read_ground_truth(sweep_val_gt, gt.classes)

@@ -48,7 +48,13 @@ Degenerate input has defined behaviour and never raises from inside shapely:
 from __future__ import annotations
 
 from rscovlm.geometry._clip import clip_hbb, clip_quads
-from rscovlm.geometry._iou import hbb_iou_matrix, obb_iou_matrix, quad_iou_matrix, quad_iou_pairs
+from rscovlm.geometry._iou import (
+    hbb_iou_matrix,
+    obb_iou_matrix,
+    quad_iou_grouped,
+    quad_iou_matrix,
+    quad_iou_pairs,
+)
 from rscovlm.geometry._kinds import (
     BOX_KINDS,
     BoolArray,
@@ -89,6 +95,7 @@ __all__ = [
     "obb_to_hbb",
     "obb_to_quad",
     "quad_area",
+    "quad_iou_grouped",
     "quad_iou_matrix",
     "quad_iou_pairs",
     "quad_to_hbb",

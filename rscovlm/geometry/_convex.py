@@ -20,9 +20,12 @@ identical, nested, touching and collinear-edge pairs need no special cases.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
-import shapely
 from numpy.typing import NDArray
+
+from rscovlm.geometry._kinds import _corner_mean
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -31,7 +34,7 @@ BoolArray = NDArray[np.bool_]
 #: A corner counts as strictly convex when the sine of its turn exceeds this; flatter corners
 #: (a vertex on, or within rounding of, the line of its neighbours) go to the shapely path.
 CONVEX_SIN = 1e-8
-#: Largest N x M compared by broadcasting in the envelope search (an STRtree above).
+#: Largest N x M compared by broadcasting in the envelope search (a sorted sweep above).
 _BROADCAST_CELLS = 1 << 14
 
 
@@ -44,15 +47,36 @@ def orient_convex(q: FloatArray) -> tuple[FloatArray, BoolArray]:
     (vertex order ``0, 3, 2, 1``) so that every convex quad has its inside on the left of each
     edge; non-convex rows are returned as given.
     """
-    rel = q - q.mean(axis=1, keepdims=True)
-    e = np.roll(rel, -1, axis=1) - rel  # e[k] = edge from vertex k to k + 1
-    ep = np.roll(e, 1, axis=1)  # the edge arriving at vertex k
+    rel = q - _corner_mean(q)[:, None]
+    e = _next(rel) - rel  # e[k] = edge from vertex k to k + 1
+    ep = np.concatenate([e[:, 3:], e[:, :3]], axis=1)  # the edge arriving at vertex k
     turn = ep[..., 0] * e[..., 1] - ep[..., 1] * e[..., 0]
     scale = CONVEX_SIN * np.hypot(ep[..., 0], ep[..., 1]) * np.hypot(e[..., 0], e[..., 1])
-    left = (turn > scale).all(axis=1)
-    right = (turn < -scale).all(axis=1)
+    left = _all4(turn > scale)
+    right = _all4(turn < -scale)
     out = np.where(right[:, None, None], q[:, [0, 3, 2, 1]], q)
     return out, left | right
+
+
+def _all4(x: BoolArray) -> BoolArray:
+    """``x.all(axis=-1)`` for a last axis of 4, written out (numpy's short reductions are slow)."""
+    return (x[..., 0] & x[..., 1]) & (x[..., 2] & x[..., 3])
+
+
+def _any4(x: BoolArray) -> BoolArray:
+    """``x.any(axis=-1)`` for a last axis of 4 (see :func:`_all4`)."""
+    return (x[..., 0] | x[..., 1]) | (x[..., 2] | x[..., 3])
+
+
+def _max4(x: FloatArray) -> FloatArray:
+    """``x.max(axis=-1)`` for a last axis of 4 (see :func:`_all4`)."""
+    return np.maximum(np.maximum(x[..., 0], x[..., 1]), np.maximum(x[..., 2], x[..., 3]))
+
+
+def _next(x: FloatArray) -> FloatArray:
+    """``x`` with its axis 1 turned one step: ``out[:, k] = x[:, k + 1]`` (``np.roll(x, -1, 1)``
+    without its overhead, which the clipping loop pays on every step)."""
+    return np.concatenate([x[:, 1:], x[:, :1]], axis=1)
 
 
 def _tree_sum(x: FloatArray) -> FloatArray:
@@ -68,7 +92,7 @@ def _depths(p: FloatArray, v: FloatArray) -> FloatArray:
 
     Twice the signed triangle area, in the same arithmetic as the clipping steps.
     """
-    e = np.roll(v, -1, axis=1) - v  # (K, 4, 2), inside on the left
+    e = _next(v) - v  # (K, 4, 2), inside on the left
     px, py = p[:, None, :, 0], p[:, None, :, 1]
     vx, vy, ex, ey = v[..., 0, None], v[..., 1, None], e[..., 0, None], e[..., 1, None]
     return ex * (py - vy) - ey * (px - vx)
@@ -76,7 +100,7 @@ def _depths(p: FloatArray, v: FloatArray) -> FloatArray:
 
 def _ring_area(px: FloatArray, py: FloatArray) -> FloatArray:
     """Shoelace area of closed polylines ``(K, 2**n)``, summed in a fixed order."""
-    return 0.5 * _tree_sum(px * np.roll(py, -1, axis=1) - np.roll(px, -1, axis=1) * py)
+    return 0.5 * _tree_sum(px * _next(py) - _next(px) * py)
 
 
 def intersection_area(a: FloatArray, b: FloatArray) -> FloatArray:
@@ -87,10 +111,10 @@ def intersection_area(a: FloatArray, b: FloatArray) -> FloatArray:
     exact for convex polygons) get exactly 0, as shapely gives, not a rounding residue. The
     value of each pair depends on that pair only.
     """
-    origin = b.mean(axis=1, keepdims=True)  # work near the pair: far coordinates cancel badly
+    origin = _corner_mean(b)[:, None]  # work near the pair: far coordinates cancel badly
     a, b = a - origin, b - origin
     d_ab = _depths(a, b)
-    apart = (d_ab.max(axis=2) <= 0).any(axis=1) | (_depths(b, a).max(axis=2) <= 0).any(axis=1)
+    apart = _any4(_max4(d_ab) <= 0) | _any4(_max4(_depths(b, a)) <= 0)
     out = np.zeros(len(a))
     meet = np.flatnonzero(~apart)
     if len(meet):
@@ -105,9 +129,9 @@ def _clipped_area(a: FloatArray, v: FloatArray, depth: FloatArray) -> FloatArray
     add lies on clip lines or inside ``a``), so each row is clipped only by the edges that
     leave a vertex of ``a`` outside (``depth < 0``), those first, and finishes early.
     """
-    need = (depth < 0).any(axis=2)  # (K, 4)
+    need = _any4(depth < 0)  # (K, 4)
     order = np.argsort(~need, axis=1, kind="stable")
-    e = np.roll(v, -1, axis=1) - v  # edge k runs from vertex k to k + 1
+    e = _next(v) - v  # edge k runs from vertex k to k + 1
     v = np.take_along_axis(v, order[..., None], axis=1)
     e = np.take_along_axis(e, order[..., None], axis=1)
     steps = need.sum(axis=1)
@@ -125,7 +149,7 @@ def _clipped_area(a: FloatArray, v: FloatArray, depth: FloatArray) -> FloatArray
         vx, vy = v[active, k, 0:1], v[active, k, 1:2]
         ex, ey = e[active, k, 0:1], e[active, k, 1:2]
         d = ex * (py - vy) - ey * (px - vx)  # > 0: left of the edge, inside
-        pxn, pyn, dn = (np.roll(x, -1, axis=1) for x in (px, py, d))
+        pxn, pyn, dn = _next(px), _next(py), _next(d)
         inside = d >= 0
         cross = inside != (dn >= 0)
         t = d / np.where(cross, d - dn, 1.0)  # in [0, 1] where the edge crosses
@@ -139,20 +163,103 @@ def _clipped_area(a: FloatArray, v: FloatArray, depth: FloatArray) -> FloatArray
     return np.maximum(out, 0.0)
 
 
-def envelope_pairs(ha: FloatArray, hb: FloatArray) -> tuple[IntArray, IntArray]:
+def envelope_pairs(
+    ha: FloatArray,
+    hb: FloatArray,
+    group_a: IntArray | None = None,
+    group_b: IntArray | None = None,
+) -> tuple[IntArray, IntArray]:
     """Index pairs ``(i, j)`` whose boxes ``ha[i]`` and ``hb[j]`` (``x1, y1, x2, y2``) meet.
 
-    Closed boxes: touching counts. Values must be finite. Small inputs are compared by numpy
-    broadcasting; bigger ones through a shapely STRtree of the boxes (no polygon is built).
+    Closed boxes: touching counts. Values must be finite. With ``group_a``/``group_b`` (one
+    integer per box, e.g. the image) only boxes of the same group pair up, so a whole dataset's
+    per-image searches run as one. Small ungrouped inputs are compared by numpy broadcasting;
+    everything else by :func:`_sweep_pairs`, exact and in numpy (no tree, no polygon built).
     """
     n, m = len(ha), len(hb)
     if n == 0 or m == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if n * m <= _BROADCAST_CELLS:
+    if group_a is None and group_b is None and n * m <= _BROADCAST_CELLS:
         hit = (ha[:, None, 0] <= hb[None, :, 2]) & (hb[None, :, 0] <= ha[:, None, 2])
         hit &= (ha[:, None, 1] <= hb[None, :, 3]) & (hb[None, :, 1] <= ha[:, None, 3])
         i, j = np.nonzero(hit)
-    else:
-        tree = shapely.STRtree(shapely.box(*hb.T))
-        i, j = tree.query(shapely.box(*ha.T))
-    return i.astype(np.int64), j.astype(np.int64)
+        return i.astype(np.int64), j.astype(np.int64)
+    ga = np.zeros(n, np.int64) if group_a is None else np.asarray(group_a, np.int64)
+    gb = np.zeros(m, np.int64) if group_b is None else np.asarray(group_b, np.int64)
+    return _sweep_pairs(ha, hb, ga, gb)
+
+
+#: Candidate pairs expanded at once by :func:`_sweep_pairs` (bounds its memory, not its result).
+_SWEEP_CHUNK = 1 << 20
+
+
+def _sweep_pairs(
+    ha: FloatArray, hb: FloatArray, ga: IntArray, gb: IntArray
+) -> tuple[IntArray, IntArray]:
+    """:func:`envelope_pairs` by sorting: the pairs whose intervals meet on one axis, by binary
+    search, then the other axis tested exactly.
+
+    Two boxes' closed intervals ``[lo, hi]`` meet exactly when ``lo_b`` lies in ``[lo_a, hi_a]``
+    or ``lo_a`` lies in ``(lo_b, hi_b]`` (one or the other, never both), so each pair is found
+    once by two range searches over the boxes sorted by ``(group, lo)``. The coordinates are
+    replaced by their ranks among all the interval ends first: integer keys ``group * U +
+    rank`` then order exactly as ``(group, coordinate)`` does, with no rounding at any offset.
+    The x axis is searched unless its interval pairs are many (over 8 per box, as along a row
+    of parked cars), then whichever axis has fewer: the cost follows the pairs that meet on
+    the sparser axis.
+    """
+    _, group = np.unique(np.concatenate([ga, gb]), return_inverse=True)
+    group = group.reshape(-1).astype(np.int64)
+    g_a, g_b = group[: len(ga)], group[len(ga) :]
+    n, m = len(ha), len(hb)
+    best_total, axis, ranges = -1, 0, []
+    for ax in (0, 1):
+        ends = np.concatenate([ha[:, ax], ha[:, ax + 2], hb[:, ax], hb[:, ax + 2]])
+        _, rank = np.unique(ends, return_inverse=True)
+        rank = rank.reshape(-1).astype(np.int64)
+        span = int(rank.max()) + 1
+        lo_a, hi_a = g_a * span + rank[:n], g_a * span + rank[n : 2 * n]
+        lo_b = g_b * span + rank[2 * n : 2 * n + m]
+        hi_b = g_b * span + rank[2 * n + m :]
+        order_a, order_b = np.argsort(lo_a), np.argsort(lo_b)
+        sorted_a, sorted_b = lo_a[order_a], lo_b[order_b]
+        # b starts inside [lo_a, hi_a]: a query per a over b sorted by start ...
+        s1, e1 = np.empty(n, np.int64), np.empty(n, np.int64)
+        s1[order_a] = np.searchsorted(sorted_b, sorted_a, "left")  # sorted queries: fast
+        e1[order_a] = np.searchsorted(sorted_b, hi_a[order_a], "right")
+        # ... and a starts inside (lo_b, hi_b]: a query per b over a sorted by start.
+        s2, e2 = np.empty(m, np.int64), np.empty(m, np.int64)
+        s2[order_b] = np.searchsorted(sorted_a, sorted_b, "right")
+        e2[order_b] = np.searchsorted(sorted_a, hi_b[order_b], "right")
+        e1, e2 = np.maximum(e1, s1), np.maximum(e2, s2)
+        total = int((e1 - s1).sum() + (e2 - s2).sum())
+        if best_total < 0 or total < best_total:
+            best_total, axis, ranges = total, ax, [(s1, e1, order_b), (s2, e2, order_a)]
+        if total <= 8 * (n + m):  # sparse enough: the other axis cannot save much
+            break
+    other = 1 - axis
+    out_i, out_j = [], []
+    for side, (start, end, target) in enumerate(ranges):
+        for q, t in _expand(start, end):
+            t = target[t]
+            i, j = (q, t) if side == 0 else (t, q)
+            meet = (ha[i, other] <= hb[j, other + 2]) & (hb[j, other] <= ha[i, other + 2])
+            out_i.append(i[meet])
+            out_j.append(j[meet])
+    return np.concatenate(out_i), np.concatenate(out_j)
+
+
+def _expand(start: IntArray, end: IntArray) -> Iterator[tuple[IntArray, IntArray]]:
+    """``(query, position)`` for every position in each query's ``[start, end)``, in chunks of
+    about :data:`_SWEEP_CHUNK` pairs (a chunk always takes whole queries)."""
+    count = end - start
+    cum = np.cumsum(count)
+    lo = 0
+    while lo < len(count):
+        base = int(cum[lo - 1]) if lo else 0
+        hi = max(int(np.searchsorted(cum, base + _SWEEP_CHUNK, "right")), lo + 1)
+        c = count[lo:hi]
+        query = np.repeat(np.arange(lo, hi, dtype=np.int64), c)
+        first = np.repeat(cum[lo:hi] - c - base, c)
+        yield query, np.repeat(start[lo:hi], c) + np.arange(len(query), dtype=np.int64) - first
+        lo = hi

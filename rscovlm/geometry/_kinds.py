@@ -21,6 +21,26 @@ ObjArray = NDArray[np.object_]
 _AREA_RTOL = 1e-12  # area below this times (hbb long side)**2 counts as zero
 
 
+def _corner_mean(q: FloatArray) -> FloatArray:
+    """``(N, 2)`` mean of each quad's 4 vertices, summed in vertex order.
+
+    Written out because numpy's reductions over a short middle axis cost several times the
+    arithmetic (the same holds for :func:`_corner_min` / :func:`_corner_max`); the IoU of a
+    dataset's 10^5 quads runs through these on every call.
+    """
+    return (((q[:, 0] + q[:, 1]) + q[:, 2]) + q[:, 3]) / 4.0
+
+
+def _corner_min(q: FloatArray) -> FloatArray:
+    """``(N, 2)`` smallest x and y of each quad (see :func:`_corner_mean`)."""
+    return np.minimum(np.minimum(q[:, 0], q[:, 1]), np.minimum(q[:, 2], q[:, 3]))
+
+
+def _corner_max(q: FloatArray) -> FloatArray:
+    """``(N, 2)`` largest x and y of each quad (see :func:`_corner_mean`)."""
+    return np.maximum(np.maximum(q[:, 0], q[:, 1]), np.maximum(q[:, 2], q[:, 3]))
+
+
 def as_quads(quads: ArrayLike) -> FloatArray:
     """Return ``quads`` as a float ``(N, 4, 2)`` array (a single ``(4, 2)`` or ``(8,)`` too)."""
     arr = np.asarray(quads, dtype=np.float64)
@@ -79,4 +99,4 @@ def hbb_to_quad(hbb: ArrayLike) -> FloatArray:
 def quad_to_hbb(quads: ArrayLike) -> FloatArray:
     """The enclosing horizontal box of each quad."""
     q = as_quads(quads)
-    return np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1)
+    return np.concatenate([_corner_min(q), _corner_max(q)], axis=1)

@@ -14,6 +14,7 @@ from rscovlm.geometry._kinds import (
     BoolArray,
     FloatArray,
     ObjArray,
+    _corner_mean,
     as_quads,
     canonical_quad,
     quad_to_hbb,
@@ -22,9 +23,10 @@ from rscovlm.geometry._kinds import (
 
 def _shoelace(q: FloatArray) -> FloatArray:
     """Signed area of each quad in vertex order (positive when clockwise on screen)."""
-    rel = q - q.mean(axis=1, keepdims=True)  # far from the origin, raw products cancel badly
+    rel = q - _corner_mean(q)[:, None]  # far from the origin, raw products cancel badly
     x, y = rel[..., 0], rel[..., 1]
-    return 0.5 * (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
+    nxt = [1, 2, 3, 0]
+    return 0.5 * (x * y[:, nxt] - x[:, nxt] * y).sum(axis=1)
 
 
 def _touch(p: FloatArray, q: FloatArray, r: FloatArray, s: FloatArray) -> BoolArray:
@@ -57,12 +59,16 @@ def _repair(quads: ArrayLike) -> _Quads:
     """
     q = as_quads(quads)
     finite = np.isfinite(q).all(axis=(1, 2))
-    q = np.where(finite[:, None, None], q, 0.0)
+    if not finite.all():
+        q = np.where(finite[:, None, None], q, 0.0)
     p0, p1, p2, p3 = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
     bowtie = _touch(p0, p1, p2, p3) | _touch(p1, p2, p3, p0)
-    q = np.where(bowtie[:, None, None], canonical_quad(q), q)
+    if bowtie.any():  # rare: reorder only those rows
+        q = q.copy()
+        q[bowtie] = canonical_quad(q[bowtie])
     area = np.abs(_shoelace(q))
-    span = (q.max(axis=1) - q.min(axis=1)).max(axis=1)
+    box = quad_to_hbb(q)
+    span = np.maximum(box[:, 2] - box[:, 0], box[:, 3] - box[:, 1])
     valid = finite & (area > _AREA_RTOL * span**2)
     oriented, convex = _convex.orient_convex(q)
     convex &= valid

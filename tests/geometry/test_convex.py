@@ -216,10 +216,59 @@ def test_snap_rounding_fallback_still_serves_the_shapely_path(
     np.testing.assert_allclose(g.quad_iou_matrix(concave, box), want, atol=1e-6)
 
 
-def test_large_inputs_use_the_tree_and_find_the_same_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_inputs_use_the_sweep_and_find_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(5)
     a = g.obb_to_quad(random_obbs(rng, 300, size=400))
     b = g.obb_to_quad(random_obbs(rng, 300, size=400))
     tree = g.quad_iou_matrix(a, b)
     monkeypatch.setattr(_convex, "_BROADCAST_CELLS", 10**9)
     np.testing.assert_array_equal(g.quad_iou_matrix(a, b), tree)
+
+
+def _broadcast_pairs(
+    ha: np.ndarray, hb: np.ndarray, ga: np.ndarray, gb: np.ndarray
+) -> set[tuple[int, int]]:
+    hit = (ha[:, None, 0] <= hb[None, :, 2]) & (hb[None, :, 0] <= ha[:, None, 2])
+    hit &= (ha[:, None, 1] <= hb[None, :, 3]) & (hb[None, :, 1] <= ha[:, None, 3])
+    hit &= ga[:, None] == gb[None, :]
+    return set(zip(*(x.tolist() for x in np.nonzero(hit)), strict=True))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_grouped_sweep_finds_exactly_the_meeting_pairs_of_each_group(seed: int) -> None:
+    # Integer corners on a small grid: many equal ends, touching edges, zero-width boxes and
+    # boxes in one column (the x sweep then gives way to y), the cases a rank slip would miss.
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(1, 400, 2)
+
+    def boxes(k: int) -> np.ndarray:
+        xy = rng.integers(0, 40, (k, 2)).astype(float)
+        if seed % 2:
+            xy[:, 0] = 3.0  # one column: every x interval meets
+        return np.concatenate([xy, xy + rng.integers(0, 8, (k, 2))], axis=1)
+
+    ha, hb = boxes(n), boxes(m)
+    ga, gb = rng.integers(-2, 3, n) * 1000, rng.integers(-2, 3, m) * 1000
+    i, j = _convex.envelope_pairs(ha, hb, ga, gb)
+    found = list(zip(i.tolist(), j.tolist(), strict=True))
+    assert len(found) == len(set(found))  # each pair once
+    assert set(found) == _broadcast_pairs(ha, hb, ga, gb)
+
+
+def test_grouped_iou_is_the_per_group_matrix_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    a = g.obb_to_quad(random_obbs(rng, 500, size=600))
+    b = g.obb_to_quad(random_obbs(rng, 200, size=600))
+    a[:3] = [[0, 0], [10, 0], [4, 4], [0, 10]]  # concave: the shapely path inside the batch
+    ga, gb = rng.integers(0, 4, len(a)), rng.integers(0, 4, len(b))
+    i, j, iou = g.quad_iou_grouped(a, ga, b, gb)
+    got = np.zeros((len(a), len(b)))
+    got[i, j] = iou
+    want = np.zeros_like(got)
+    for k in range(4):
+        ia, ib = np.flatnonzero(ga == k), np.flatnonzero(gb == k)
+        want[np.ix_(ia, ib)] = g.quad_iou_matrix(a[ia], b[ib])
+    assert (iou > 0).all() and len(iou) == int((want > 0).sum())
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="one group per quad"):
+        g.quad_iou_grouped(a, ga[:-1], b, gb)

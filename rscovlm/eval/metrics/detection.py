@@ -141,6 +141,9 @@ class DetectionEvaluator:
         classes: Class names, indexed by the labels.
         iou_mode: ``"dota"`` or ``"mmrotate"`` (see the module header).
         ignore_difficult: Ignore difficult ground truth (default) or count it as normal.
+        cross_class: Keep the pairs of different classes in :attr:`overlaps` too (default),
+            for an :class:`rscovlm.eval.metrics.mf1.F1Evaluator` to reuse; ``False`` clips only
+            same-class pairs (AP alone: fewer pairs, the same numbers).
 
     Examples:
         >>> square = [[0, 0], [10, 0], [10, 10], [0, 10]]
@@ -159,6 +162,7 @@ class DetectionEvaluator:
         *,
         iou_mode: IouMode = "dota",
         ignore_difficult: bool = True,
+        cross_class: bool = True,
     ) -> None:
         if iou_mode not in IOU_MODES:
             raise ValueError(f"iou_mode must be one of {IOU_MODES}, got {iou_mode!r}")
@@ -172,11 +176,12 @@ class DetectionEvaluator:
         gt_quads, pred_quads = gt.quads, pred.quads
         if iou_mode == "mmrotate":
             gt_quads, pred_quads = fit_rectangles(gt_quads), fit_rectangles(pred_quads)
-        # Every pair of one image, any class: the IoU matrix is computed per image anyway, and
-        # mF1 / strict F1 reuse the cross-class pairs (``overlaps``) instead of redoing them.
+        # Every pair of one image, any class, by default: mF1 / strict F1 reuse the cross-class
+        # pairs (``overlaps``) instead of redoing the geometry; AP alone needs its own class only.
         self.overlaps = compute_overlaps(
-            gt.image, gt.label, gt_quads, pred.image, pred.label, pred_quads, same_class=False
-        )
+            gt.image, gt.label, gt_quads, pred.image, pred.label, pred_quads,
+            same_class=not cross_class,
+        )  # fmt: skip
         same = pred.label[self.overlaps.pred] == gt.label[self.overlaps.gt]
         self._best_gt, self._best_iou = best_match(self.overlaps.select(same), len(pred))
         self._difficult = gt.difficult if ignore_difficult else np.zeros(len(gt), dtype=bool)

@@ -3,8 +3,8 @@
 Matching is split in two so the expensive part runs once per evaluation:
 
 1. :func:`compute_overlaps` computes the IoU of every (prediction, ground truth) pair of the same
-   image (and, by default, the same class) with :func:`rscovlm.geometry.quad_iou_matrix`, one
-   call per image, and keeps the pairs with IoU > 0. :func:`best_match` then
+   image (and, by default, the same class) with :func:`rscovlm.geometry.quad_iou_grouped`, one
+   call for all images, and keeps the pairs with IoU > 0. :func:`best_match` then
    picks each prediction's highest-IoU ground truth (the first in ground-truth order on a tie,
    like ``argmax``). Neither depends on scores, thresholds or prediction order.
 2. :func:`match_flags` replays the VOC/DOTA greedy rule for one processing order and one IoU
@@ -27,9 +27,6 @@ from rscovlm import geometry
 __all__ = ["Overlaps", "best_match", "compute_overlaps", "fit_rectangles", "match_flags"]
 
 IntArray = NDArray[np.int64]
-
-#: Largest IoU matrix (cells) computed in one call; bigger images are done in row chunks.
-MAX_BLOCK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -55,15 +52,6 @@ def fit_rectangles(quads: NDArray[np.float64]) -> NDArray[np.float64]:
     return geometry.as_quads(geometry.obb_to_quad(geometry.quad_to_obb(quads)))
 
 
-def _groups(keys: IntArray) -> dict[int, IntArray]:
-    """Indices of ``keys`` grouped by value, each group in increasing index order."""
-    if len(keys) == 0:
-        return {}
-    order = np.argsort(keys, kind="stable")
-    values, starts = np.unique(keys[order], return_index=True)
-    return dict(zip(values.tolist(), np.split(order, starts[1:]), strict=True))
-
-
 def compute_overlaps(
     gt_image: IntArray,
     gt_label: IntArray,
@@ -76,8 +64,9 @@ def compute_overlaps(
 ) -> Overlaps:
     """IoU of the prediction/ground-truth pairs that share an image (and a class).
 
-    One :func:`rscovlm.geometry.quad_iou_matrix` call per image (its STRtree only intersects
-    polygons that touch), in row chunks of at most :data:`MAX_BLOCK` cells for huge images.
+    One :func:`rscovlm.geometry.quad_iou_grouped` call for the whole set (grouped by image, or
+    by image and class): the envelope search and the clipping run once over all images, and
+    with ``same_class`` the pairs of different classes are never clipped at all.
 
     Args:
         gt_image, gt_label, gt_quads: Ground truth image index, class index, ``(M, 4, 2)``.
@@ -88,30 +77,17 @@ def compute_overlaps(
     Returns:
         The pairs with IoU > 0, ordered by image, then prediction, then ground truth.
     """
-    gt_groups = _groups(np.asarray(gt_image, dtype=np.int64))
-    preds, gts, ious = [], [], []
-    for key, p_all in _groups(np.asarray(pred_image, dtype=np.int64)).items():
-        g_idx = gt_groups.get(key)
-        if g_idx is None:
-            continue
-        step = max(1, MAX_BLOCK // len(g_idx))
-        for start in range(0, len(p_all), step):
-            p_idx = p_all[start : start + step]
-            matrix = np.asarray(geometry.quad_iou_matrix(pred_quads[p_idx], gt_quads[g_idx]))
-            mask = matrix > 0
-            if same_class:
-                mask &= pred_label[p_idx][:, None] == gt_label[g_idx][None, :]
-            rows, cols = np.nonzero(mask)
-            preds.append(p_idx[rows])
-            gts.append(g_idx[cols])
-            ious.append(matrix[rows, cols])
-    if not preds:
-        return Overlaps(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    return Overlaps(
-        np.concatenate(preds).astype(np.int64),
-        np.concatenate(gts).astype(np.int64),
-        np.concatenate(ious).astype(np.float64),
-    )
+    g_img = np.asarray(gt_image, dtype=np.int64).reshape(-1)
+    p_img = np.asarray(pred_image, dtype=np.int64).reshape(-1)
+    g_key, p_key = g_img, p_img
+    if same_class:
+        g_lab = np.asarray(gt_label, dtype=np.int64).reshape(-1)
+        p_lab = np.asarray(pred_label, dtype=np.int64).reshape(-1)
+        n_lab = int(max(g_lab.max(initial=0), p_lab.max(initial=0))) + 1
+        g_key, p_key = g_img * n_lab + g_lab, p_img * n_lab + p_lab
+    pred, gt, iou = geometry.quad_iou_grouped(pred_quads, p_key, gt_quads, g_key)
+    order = np.lexsort((gt, pred, p_img[pred]))
+    return Overlaps(pred[order], gt[order], iou[order])
 
 
 def best_match(overlaps: Overlaps, n_pred: int) -> tuple[IntArray, NDArray[np.float64]]:

@@ -267,6 +267,14 @@ class F1Evaluator:
         same = pred.label[self._hits.pred] == gt.label[self._hits.gt]
         self._best_gt, self._best_iou = best_match(self._hits.select(same), len(pred))
         self._n_pos = np.bincount(gt.label[~self._difficult], minlength=self.n_classes)
+        # Strict matching once for the whole ranking: the predictions kept at any score
+        # threshold are a prefix of it, and the greedy flags of a prefix are the prefix of the
+        # flags (who takes a ground truth depends only on who came before).
+        self._rank = np.argsort(-pred.scores, kind="stable")
+        self._rank_scores = pred.scores[self._rank]
+        self._tp, self._fp = match_flags(
+            self._best_gt, self._best_iou, self._difficult, self._rank, iou_threshold, self._strict
+        )
 
     def confusion(self, score_threshold: float = 0.0) -> NDArray[np.int64]:
         """The LMMRotate confusion matrix of the predictions with ``score >= score_threshold``."""
@@ -289,15 +297,12 @@ class F1Evaluator:
 
     def strict(self, score_threshold: float = 0.0) -> tuple[float, float, float] | None:
         """``(F1, mP, mR)`` of greedy one-to-one matching; ``None`` without any ground truth."""
-        pred, n = self.pred, self.n_classes
-        kept = np.flatnonzero(pred.scores >= score_threshold)
-        order = kept[np.argsort(-pred.scores[kept], kind="stable")]
-        tp, fp = match_flags(
-            self._best_gt, self._best_iou, self._difficult, order, self.iou_threshold, self._strict
-        )
-        labels = pred.label[order]
-        n_tp = np.bincount(labels[tp], minlength=n)
-        n_fp = np.bincount(labels[fp], minlength=n)
+        n = self.n_classes
+        # The ranking descends, so ``score >= threshold`` holds exactly on a prefix of it.
+        k = int(np.count_nonzero(self._rank_scores >= score_threshold))
+        labels = self.pred.label[self._rank[:k]]
+        n_tp = np.bincount(labels[self._tp[:k]], minlength=n)
+        n_fp = np.bincount(labels[self._fp[:k]], minlength=n)
         has_gt = self._n_pos > 0
         if not has_gt.any():
             return None

@@ -149,9 +149,12 @@ def intern(values: Iterable[str]) -> tuple[tuple[str, ...], NDArray[np.int64]]:
         >>> intern(["P2", "P1", "P2"])
         (('P2', 'P1'), array([0, 1, 0]))
     """
-    index: dict[str, int] = {}
-    codes = [index.setdefault(v, len(index)) for v in values]
-    return tuple(index), np.asarray(codes, dtype=np.int64)
+    items = values if isinstance(values, list | tuple) else list(values)
+    # dict.fromkeys keeps first-seen order; both passes run in C (no Python frame per value).
+    distinct = tuple(dict.fromkeys(items))
+    index = {v: k for k, v in enumerate(distinct)}
+    codes = np.fromiter(map(index.__getitem__, items), np.int64, len(items))
+    return distinct, codes
 
 
 @dataclass(frozen=True)
