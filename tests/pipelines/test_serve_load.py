@@ -356,3 +356,28 @@ def test_eight_concurrent_requests_of_eight_8192_images_stay_bounded() -> None:
     assert [status for status, _, _ in out] == [200] * 8, out[:1]
     assert all(p["usage"]["prompt_tokens"] == 0 for _, p, _ in out)  # replay counts none
     assert peak[0] - base < RSS_BOUND, f"+{(peak[0] - base) / 1e9:.2f} GB"
+
+
+def test_a_batch_waits_for_requests_still_being_read_but_not_for_nobody(hf: Any) -> None:
+    """``batch_wait`` 0 and a long ``arrival_wait``: a request that is still being read joins
+    the batch of one already queued; with nothing arriving, the batch goes at once."""
+    from rscovlm.pipelines.serve import Scheduler, _Job
+
+    backend = ReplayBackend(lambda conv: "ok", record_images=False)
+    config = ServerConfig("tiny", batch_wait=0.0, arrival_wait=30.0)
+    scheduler = Scheduler(backend, config)
+    request = parse_chat_request(_chat("a", max_tokens=2), hf, config)
+    try:
+        alone = _Job(request)
+        scheduler.submit(alone)
+        assert alone.done.wait(10)  # nothing arriving: no wait for a second request
+        first, second = _Job(request), _Job(request)
+        with scheduler.arriving():  # the second request is being read when the first queues
+            scheduler.submit(first)
+            threading.Event().wait(0.2)  # the scheduler is holding the batch open
+            assert not first.done.is_set()
+            scheduler.submit(second)
+        assert first.done.wait(10) and second.done.wait(10)
+        assert scheduler.calls == [1, 2]
+    finally:
+        scheduler.close()
