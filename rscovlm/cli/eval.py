@@ -304,7 +304,7 @@ def eval_run(
     models.check()
     if models.backend.value in ("hf", "vllm") and ":" not in (models.device or ""):
         pin_visible_device()  # torchrun/SLURM: one GPU per worker, before any engine starts
-    backend = models.build()
+    backend = models.build(batch_size=batch_size)  # one runner batch = one backend batch
     params = GenerationParams(max_new_tokens=max_new_tokens)
     fingerprint = model_fingerprint(
         models.model, models.backend.value, models.adapter, models.base_url

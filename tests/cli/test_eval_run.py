@@ -95,3 +95,40 @@ def test_tiny_hf_run_status_score(
     assert [preds[s.id]["output"] for s in samples[:6]] == [g.text for g in gens]
     first = preds[samples[0].id]
     assert first["orig_size"] == [256, 256] and first["usage"]["image_tokens"] > 0
+
+
+def test_batch_size_reaches_the_hf_backend(
+    tiny_qwen25_dir: Path,
+    real_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--batch-size 10`` is one ``model.generate`` over 10 rows, not the backend's default
+    split of 8 + 2 (the real tiny model runs; the spy only counts the rows of each call)."""
+    from rscovlm.model.backends.hf import HFBackend
+
+    rows: list[int] = []
+    original = HFBackend.__init__
+
+    def spied_init(self: HFBackend, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        generate = self.lm.model.generate
+
+        def counted(**inputs: Any) -> Any:
+            rows.append(int(inputs["input_ids"].shape[0]))
+            return generate(**inputs)
+
+        self.lm.model.generate = counted
+
+    monkeypatch.setattr(HFBackend, "__init__", spied_init)
+    lr = real_data / "rsvqa" / "LR"
+    code, out, err = _cli(
+        ["eval", "run", "rsvqa_lr", "--root", str(lr), "--model", str(tiny_qwen25_dir),
+         "--out", str(tmp_path / "run"), "--limit", "10", "--batch-size", "10",
+         "--max-new-tokens", "2", "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "10 done now, 0 errors" in out
+    assert rows == [10]
