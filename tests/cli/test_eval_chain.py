@@ -19,6 +19,7 @@ import base64
 import io
 import json
 import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -187,24 +188,26 @@ def test_run_status_score_report_compare(
             + len(read_benchmark(get_benchmark("dota_test512"), roots["dota_test512"])[0])
         )
         assert f"{n} samples in its shards, 0 already done, {n} done now, 0 errors" in out
-        # the exact next commands, copyable
-        assert f"rscovlm eval score {run}" in out
-        assert f"rscovlm eval report {run} --html --out" in out
+        assert "rerun: 0 to run (every sample has a prediction)" in out.splitlines()
+        # the exact next commands, printed copyable: score, then the HTML report in RUN/report
+        commands = [x.removeprefix("next: ") for x in out.splitlines() if x.startswith("next: ")]
+        assert commands == [
+            f"rscovlm eval score {run}",
+            f"rscovlm eval report {run} --html --out {run / 'report'}",
+        ]
 
         code, out, err = _cli(["eval", "status", str(run)], capsys)
         assert code == 0, err
-        assert "rerun" in out and "0 to run" in out
+        row = next(x for x in out.splitlines() if x.startswith("cls_aid"))
+        assert row.split()[1:] == [str(N_AID), str(N_AID), "0", "0", "0"]
+        assert "rerun: 0 to run (every sample has a prediction)" in out.splitlines()
 
-        code, out, err = _cli(["eval", "score", str(run)], capsys)
-        assert code == 0, err
-        assert "samples without a prediction" not in out
+        for command in commands:  # run exactly what was printed
+            code, out, err = _cli(shlex.split(command)[1:], capsys)
+            assert code == 0, err
+            assert "samples without a prediction" not in out
 
-    report = tmp_path / "report"
-    code, out, err = _cli(
-        ["eval", "report", str(runs["a"]), "--html", "--out", str(report)], capsys
-    )
-    assert code == 0, err
-    page = (report / "report.html").read_text(encoding="utf-8")
+    page = (runs["a"] / "report" / "report.html").read_text(encoding="utf-8")
     for bench in roots:
         cards = _gallery_cards(page, bench)
         assert cards, bench
