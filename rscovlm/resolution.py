@@ -268,6 +268,9 @@ def get_family(name: str | ModelFamily) -> ModelFamily:
     """The registered family called ``name`` (``-`` and ``.`` read as ``_``; case ignored)."""
     if isinstance(name, ModelFamily):
         return name
+    family = MODEL_FAMILIES.get(name)  # the canonical spelling: one lookup (hot in the runner)
+    if family is not None:
+        return family
     key = str(name).strip().lower().replace("-", "_").replace(".", "_")
     try:
         return MODEL_FAMILIES[key]

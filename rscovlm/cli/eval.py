@@ -304,7 +304,7 @@ def eval_run(
     models.check()
     if models.backend.value in ("hf", "vllm") and ":" not in (models.device or ""):
         pin_visible_device()  # torchrun/SLURM: one GPU per worker, before any engine starts
-    backend = models.build()
+    backend = models.build(batch_size=batch_size)  # one runner batch = one backend batch
     params = GenerationParams(max_new_tokens=max_new_tokens)
     fingerprint = model_fingerprint(
         models.model, models.backend.value, models.adapter, models.base_url
@@ -343,7 +343,23 @@ def eval_run(
         log_every=log_every,
     )
     typer.echo(summary.line())
-    typer.echo(f"run {run}: rscovlm eval status {run} shows coverage; rscovlm eval score {run}")
+    _print_next(run, slot.count)
+
+
+def _print_next(run: Path, n_workers: int) -> None:
+    """The exact commands after a worker: what a rerun would do, then score and report."""
+    import shlex
+
+    from rscovlm.eval.runner.merge import coverage, load_run, next_commands, rerun_line
+
+    manifest, scan = load_run(run)
+    typer.echo(rerun_line(coverage(manifest, scan)))
+    if n_workers > 1:
+        typer.echo(
+            f"(other workers may still be running: rscovlm eval status {shlex.quote(str(run))})"
+        )
+    for cmd in next_commands(run):
+        typer.echo(f"next: {cmd}")
 
 
 @eval_app.command(

@@ -255,8 +255,14 @@ class ModelOptions:
         if self.backend is BackendName.openai and not self.base_url:
             raise InputError("--backend openai needs --base-url (the API root, e.g. .../v1)")
 
-    def build(self) -> Backend:
+    def build(self, *, batch_size: int | None = None) -> Backend:
         """The backend, after :meth:`check`.
+
+        ``batch_size`` is what the command hands the backend per ``generate`` call (``eval
+        run --batch-size``): ``hf`` then runs exactly that many conversations per forward
+        batch (not its own default of 8, which would split every runner batch), ``openai``
+        keeps that many requests in flight; ``vllm`` schedules whatever list it gets and the
+        replay backend has no batches, so both take the list as it comes.
 
         Raises:
             InputError: A bad option (see :meth:`check`).
@@ -270,6 +276,8 @@ class ModelOptions:
         options: dict[str, Any]
         if self.backend is BackendName.hf:
             options = {"device": self.device or "cpu", "dtype": dtype, "adapter": self.adapter}
+            if batch_size is not None:
+                options["batch_size"] = batch_size
         elif self.backend is BackendName.vllm:
             options = {"dtype": dtype, "adapter": self.adapter}  # LoRA through vLLM
         elif self.backend is BackendName.replay:
@@ -279,6 +287,8 @@ class ModelOptions:
             options = {"base_url": self.base_url, "family": family}
             if self.api_key_env is not None:
                 options["api_key_env"] = self.api_key_env
+            if batch_size is not None:
+                options["concurrency"] = batch_size
         return make_backend(self.backend.value, self.model, **options)
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,17 @@ def test_tiny_hf_run_status_score(
                           capsys)  # fmt: skip
     assert code == 0, err
     assert "0 done now, 6 errors" in out
+    plan = (
+        "rerun (the same eval run command, any number of workers): 6 to run "
+        "(0 missing, 6 errors to retry)"
+    )
+    assert plan in out.splitlines()
     code, out, _ = _cli(["eval", "status", str(run)], capsys)
     assert code == 0 and "rsvqa_lr" in out and "236.tif" in out
     row = next(x for x in out.splitlines() if x.startswith("rsvqa_lr"))
     assert row.split()[1:] == ["6", "0", "6", "0", "0"]
+    assert plan in out.splitlines()  # what a rerun would do, before it is run
+    assert f"next: rscovlm eval report {run} --html --out {run / 'report'}" in out.splitlines()
 
     # 2. the images back (another root, the same samples): exactly the errors are redone
     lr = real_data / "rsvqa" / "LR"
@@ -59,6 +67,18 @@ def test_tiny_hf_run_status_score(
     code, out, _ = _cli(["eval", "status", str(run)], capsys)
     row = next(x for x in out.splitlines() if x.startswith("rsvqa_lr"))
     assert row.split()[1:] == ["6", "6", "0", "0", "0"]
+    assert "rerun: 0 to run (every sample has a prediction)" in out.splitlines()
+
+    # one worker of two: the other's shards are what a rerun (or that worker) still runs
+    half = tmp_path / "half"
+    args = ["eval", "run", "rsvqa_lr", "--root", str(lr), *common[:2], "--out", str(half),
+            "--limit", "6", "--max-new-tokens", "4", "--no-progress", "--shard", "0/2"]  # fmt: skip
+    code, out, err = _cli(args, capsys)
+    assert code == 0, err
+    n_done = int(re.search(r"(\d+) done now", out).group(1))  # type: ignore[union-attr]
+    assert 0 < n_done < 6  # the id hashes split these six samples across both workers
+    assert f"{6 - n_done} to run ({6 - n_done} missing, 0 errors to retry)" in out
+    assert "other workers may still be running" in out
 
     # 3. score: the contract layout for the report
     code, out, err = _cli(["eval", "score", str(run)], capsys)
@@ -95,3 +115,40 @@ def test_tiny_hf_run_status_score(
     assert [preds[s.id]["output"] for s in samples[:6]] == [g.text for g in gens]
     first = preds[samples[0].id]
     assert first["orig_size"] == [256, 256] and first["usage"]["image_tokens"] > 0
+
+
+def test_batch_size_reaches_the_hf_backend(
+    tiny_qwen25_dir: Path,
+    real_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--batch-size 10`` is one ``model.generate`` over 10 rows, not the backend's default
+    split of 8 + 2 (the real tiny model runs; the spy only counts the rows of each call)."""
+    from rscovlm.model.backends.hf import HFBackend
+
+    rows: list[int] = []
+    original = HFBackend.__init__
+
+    def spied_init(self: HFBackend, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        generate = self.lm.model.generate
+
+        def counted(**inputs: Any) -> Any:
+            rows.append(int(inputs["input_ids"].shape[0]))
+            return generate(**inputs)
+
+        self.lm.model.generate = counted
+
+    monkeypatch.setattr(HFBackend, "__init__", spied_init)
+    lr = real_data / "rsvqa" / "LR"
+    code, out, err = _cli(
+        ["eval", "run", "rsvqa_lr", "--root", str(lr), "--model", str(tiny_qwen25_dir),
+         "--out", str(tmp_path / "run"), "--limit", "10", "--batch-size", "10",
+         "--max-new-tokens", "2", "--no-progress"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "10 done now, 0 errors" in out
+    assert rows == [10]

@@ -74,6 +74,14 @@ def test_model_options_refuse_what_the_backend_cannot_take(
         ModelOptions("m", **options).check()
 
 
+def test_model_options_batch_size_reaches_the_backend() -> None:
+    """``build(batch_size=N)``: an openai backend keeps N requests in flight (the hf case runs
+    the tiny model: tests/cli/test_eval_run.py); a replay backend takes its batches whole."""
+    options = ModelOptions("served", BackendName.openai, base_url="http://127.0.0.1:9/v1")
+    assert options.build(batch_size=16).concurrency == 16  # type: ignore[attr-defined]
+    assert options.build().concurrency == 4  # type: ignore[attr-defined]
+
+
 def test_model_options_build_an_openai_backend() -> None:
     backend = ModelOptions(
         "served", BackendName.openai, base_url="http://127.0.0.1:9/v1", family=Family.qwen3_vl

@@ -137,7 +137,14 @@ class EvalSample:
 
     def image_parts(self) -> list[ImagePart]:
         """Every image of the prompt, video frames included, in order."""
-        return Conversation(list(self.messages)).image_parts()
+        out: list[ImagePart] = []
+        for msg in self.messages:
+            for part in msg.content:
+                if isinstance(part, ImagePart):
+                    out.append(part)
+                elif isinstance(part, VideoPart):
+                    out.extend(part.frames)
+        return out
 
     def conversation(
         self, band: PixelBand | None = None, sizes: Sequence[tuple[int, int]] | None = None
@@ -174,6 +181,9 @@ class EvalSample:
 
         messages = []
         for msg in self.messages:
+            if not any(isinstance(p, ImagePart | VideoPart) for p in msg.content):
+                messages.append(msg)  # frozen and image-free: shared, not rebuilt
+                continue
             content = []
             for part in msg.content:
                 if isinstance(part, ImagePart):

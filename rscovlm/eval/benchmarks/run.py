@@ -168,7 +168,7 @@ def read_predictions(
                 continue
             sizes = {k: _size(item.get(k)) for k in ("orig_size", "resized_size")}
             info: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
-            crops = crop_boxes(item.get("trace"))
+            crops = crop_boxes(item.get("zoom") or item.get("trace"))  # runner lines: "zoom"
             if crops:
                 info["crop_boxes"] = crops
             preds[sid] = (output, info)

@@ -17,7 +17,7 @@ from markupsafe import Markup
 
 from rscovlm.eval.report.charts import bar_chart, confusion_svg, histogram_svg, pr_svg
 from rscovlm.eval.report.images import gallery_image
-from rscovlm.eval.report.load import BenchScores, Run, headline
+from rscovlm.eval.report.load import BenchScores, Run, fingerprint, headline
 from rscovlm.eval.report.markdown import COLUMNS, COMPARE_COLUMNS, fmt, results_rows
 
 __all__ = ["MAX_BARS", "MAX_FAILURES", "render_html"]
@@ -172,7 +172,7 @@ def render_html(
                 + [fmt(d["n_shared"])]
                 for d in diffs or []
             ],
-            fingerprint=_flatten(run.manifest),
+            fingerprint=_flatten(fingerprint(run.manifest)),
             benches=benches,
         )
     )

@@ -3,8 +3,9 @@ and, for zoom traces, the crop boxes (blue), downscaled and inlined as a base64 
 
 The image is read through :func:`rscovlm.imaging.read_region` (size check before decoding, a
 window read for patches of big rasters) and only from inside the benchmark root: a sample line
-naming ``../../etc/passwd`` is not followed. A missing image is drawn as a grey canvas of the
-boxes' extent, so the boxes are still visible (the real EarthDial GeoChat outputs come without
+naming ``../../etc/passwd`` is not followed (links the root itself holds are, as the runner
+followed them). A missing image is drawn as a grey canvas of the boxes' extent, so the boxes
+are still visible (the real EarthDial GeoChat outputs come without
 their images).
 """
 
@@ -22,6 +23,7 @@ from PIL import Image, ImageDraw
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.geochat_referring import box_corners
 from rscovlm.imaging import read_region
+from rscovlm.safe_read import check_inside
 
 __all__ = ["THUMB", "gallery_image", "sample_boxes"]
 
@@ -68,8 +70,13 @@ def _load(root: Path | None, image: dict[str, Any]) -> Image.Image | None:
     source = image.get("source")
     if root is None or not isinstance(source, str) or not source:
         return None
-    path = (root / source).resolve()
-    if not path.is_relative_to(root.resolve()) or not path.is_file():
+    # lexical confinement (``..`` and absolute names refused), symlinks followed: the runner
+    # read the sample through the root's links (datasets are often linked in), so the page
+    # must draw the same pixels; only the sample line is untrusted, not the root's layout
+    if check_inside(source, root, follow_symlinks=True):
+        return None
+    path = root / source
+    if not path.is_file():
         return None
     window = image.get("window")
     box = tuple(int(v) for v in window) if isinstance(window, list) and len(window) == 4 else None

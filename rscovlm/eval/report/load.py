@@ -8,6 +8,8 @@ files are the truth; ``results.json`` is never needed to rebuild the summary).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from rscovlm.errors import InputError
 from rscovlm.safe_read import iter_jsonl_lines, read_json
 
-__all__ = ["BenchScores", "Run", "headline", "load_run", "summarize_run"]
+__all__ = ["BenchScores", "Run", "fingerprint", "headline", "load_run", "summarize_run"]
 
 SCORES_DIR = "scores"
 MANIFEST_FILE = "manifest.json"
@@ -151,6 +153,30 @@ def _ci(value: Any) -> list[float] | None:
     return None
 
 
+def fingerprint(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The run's manifest as a report shows it: every field as frozen, except that each
+    benchmark's sample table (``[[id, prompt_hash], ...]``, 100k rows for a full suite) is
+    replaced by its size and the SHA-256 of its canonical JSON — two runs with equal digests
+    ran the same prompts — so the page stays small and the fingerprint stays exact."""
+    out = dict(manifest)
+    benchmarks = manifest.get("benchmarks")
+    if isinstance(benchmarks, dict):
+        compact: dict[str, Any] = {}
+        for name, entry in benchmarks.items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("samples"), list):
+                compact[name] = entry
+                continue
+            table = entry["samples"]
+            text = json.dumps(table, separators=(",", ":"), ensure_ascii=False)
+            compact[name] = {
+                **{k: v for k, v in entry.items() if k != "samples"},
+                "n_samples": len(table),
+                "samples_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
+            }
+        out["benchmarks"] = compact
+    return out
+
+
 def summarize_run(run: Run) -> dict[str, Any]:
     """The results JSON of a run: its fingerprint and one row per benchmark (headline key,
     strict and official with their 95 % CIs, n, parse-failure rate, prediction counts)."""
@@ -178,7 +204,7 @@ def summarize_run(run: Run) -> dict[str, Any]:
         rows.append(row)
     return {
         "run": str(run.path),
-        "manifest": run.manifest,
+        "manifest": fingerprint(run.manifest),
         "results": run.results,
         "benchmarks": rows,
     }

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,26 +47,29 @@ class Prepared:
     conversation: Conversation | None
     error: str | None = None
 
-    @property
-    def tokens(self) -> int:
-        conv = self.conversation
-        if conv is None:
-            return 0
-        return sum(p.pad_tokens(conv.family.factor) for p in conv.image_parts())
+    parts: tuple[ImagePart, ...] = field(init=False, repr=False, compare=False)
+    """The conversation's image parts (``()`` without one)."""
+    tokens: int = field(init=False, repr=False, compare=False)
+    """Visual tokens of the conversation (the batch plan sorts by them)."""
+    image_key: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    """The image sources (the batch plan groups one image's questions by them)."""
 
-    @property
-    def image_key(self) -> tuple[str, ...]:
+    def __post_init__(self) -> None:
+        # the conversation never changes after prepare: its parts are walked once here, not on
+        # every sort key, cache lookup and journal line (the runner's per-sample cost is µs)
         conv = self.conversation
-        return tuple(p.source for p in conv.image_parts()) if conv is not None else ()
+        parts = tuple(conv.image_parts()) if conv is not None else ()
+        factor = conv.family.factor if conv is not None else 1
+        object.__setattr__(self, "parts", parts)
+        object.__setattr__(self, "tokens", sum(p.pad_tokens(factor) for p in parts))
+        object.__setattr__(self, "image_key", tuple(p.source for p in parts))
 
     def sizes(self) -> dict[str, list[int]]:
         """``orig_size``/``resized_size`` of the first image (what box scorers map with)."""
-        if self.conversation is None:
+        if not self.parts:
             return {}
-        parts = self.conversation.image_parts()
-        if not parts:
-            return {}
-        return {"orig_size": list(parts[0].orig_size), "resized_size": list(parts[0].resized_size)}
+        first = self.parts[0]
+        return {"orig_size": list(first.orig_size), "resized_size": list(first.resized_size)}
 
 
 def _resolve(root: Path, source: str) -> Path:
@@ -129,4 +132,4 @@ class ImageCache:
     def images(self, item: Prepared) -> list[Any]:
         """The pixels of every image part of ``item``, in order."""
         assert item.conversation is not None
-        return [self.get(p, item.job.root) for p in item.conversation.image_parts()]
+        return [self.get(p, item.job.root) for p in item.parts]

@@ -17,6 +17,7 @@ covers the whole benchmark.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ __all__ = [
     "BenchCoverage",
     "coverage",
     "load_run",
+    "next_commands",
+    "rerun_line",
     "score_run",
     "status_lines",
 ]
@@ -119,6 +122,33 @@ def coverage(manifest: RunManifest, scan: RunScan) -> dict[str, BenchCoverage]:
     return out
 
 
+REPORT_DIR = "report"
+"""Where the suggested ``eval report --out`` goes: inside the run, beside its scores."""
+
+
+def next_commands(run: Path) -> list[str]:
+    """The commands that follow ``eval run``, copyable as printed (the path shell-quoted):
+    score the run, then write its HTML report into ``RUN/report``."""
+    quoted = shlex.quote(str(run))
+    report = shlex.quote(str(Path(run) / REPORT_DIR))
+    return [
+        f"rscovlm eval score {quoted}",
+        f"rscovlm eval report {quoted} --html --out {report}",
+    ]
+
+
+def rerun_line(cov: Mapping[str, BenchCoverage]) -> str:
+    """What rerunning the same ``eval run`` command (with any number of workers) would do."""
+    missing = sum(c.n_missing for c in cov.values())
+    errors = sum(c.n_errors for c in cov.values())
+    if not missing and not errors:
+        return "rerun: 0 to run (every sample has a prediction)"
+    return (
+        f"rerun (the same eval run command, any number of workers): {missing + errors} to run "
+        f"({missing} missing, {errors} errors to retry)"
+    )
+
+
 def status_lines(run: Path) -> list[str]:
     """What ``rscovlm eval status RUN`` prints: coverage, workers' files, throughput."""
     manifest, scan = load_run(run)
@@ -152,6 +182,8 @@ def status_lines(run: Path) -> list[str]:
         lines.append(f"  torn last lines (workers killed while writing; ignored): {scan.torn}")
     if scan.n_duplicates:
         lines.append(f"  {scan.n_duplicates} duplicate lines (same output; collapsed)")
+    lines.append(rerun_line(cov))
+    lines += [f"next: {cmd}" for cmd in next_commands(run)]
     return lines
 
 

@@ -38,6 +38,10 @@ Key = tuple[str, str]
 """``(benchmark, sample id)``."""
 
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""One line's JSON (what ``json.dumps`` gives, without building an encoder per line)."""
+
+
 def _new_name() -> str:
     host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40]
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
@@ -63,10 +67,7 @@ class Journal:
     def append(self, lines: Iterable[dict[str, Any]]) -> None:
         """Write ``lines`` (one batch) and flush; the fsync of the batch runs in the background
         and is awaited before the next batch is written (see the module docstring)."""
-        data = b"".join(
-            json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-            for line in lines
-        )
+        data = "".join(_ENCODE(line) + "\n" for line in lines).encode()
         if not data:
             return
         if self._fh is None:

@@ -65,26 +65,35 @@ class ReplayBackend:
         band: PixelBand = RSCOVLM_BAND,
     ) -> ReplayBackend:
         """Replies read from a predictions JSONL (``{"id", "output"}`` lines, e.g. an earlier
-        run's): each conversation gets the output of its ``meta["sample_id"]``, as often as
-        asked, so a batched, sharded or resumed run replays identically. An id the file lacks
-        raises (the runner records it as an error); unreadable lines are skipped.
+        run's): each conversation gets the output of its sample (``meta["sample_id"]``, or
+        ``meta["id"]`` for the Zoom-in Chain agent's own conversations), as often as asked, so
+        a batched, sharded or resumed run replays identically.
+
+        A line may record a multi-turn chain: ``"turns": [first, second, ...]``, or the
+        ``zoom`` trace of a run's line (its hops' outputs, then the final output). Turn ``k``
+        (the conversation holds ``k`` assistant messages) gets the ``k``-th reply, the last one
+        repeating, so replaying a Zoom-in Chain run reproduces its calls, crops and answers.
+        An id the file lacks raises (the runner records it as an error); unreadable lines are
+        skipped.
 
         Raises:
             InputError: The file cannot be read.
         """
         if not Path(path).is_file():
             raise InputError(f"replay file {path} not found")
-        table: dict[str, str] = {}
+        table: dict[str, list[str]] = {}
         for _, item, _reason in iter_jsonl_lines(path, "replay file"):
             ok = isinstance(item, dict) and isinstance(item.get("id"), str)
             if ok and isinstance(item.get("output"), str):
-                table.setdefault(item["id"], item["output"])
+                table.setdefault(item["id"], _turns(item))
 
         def reply(conv: Conversation) -> str:
-            sid = conv.meta.get("sample_id")
-            if sid not in table:
+            sid = conv.meta.get("sample_id", conv.meta.get("id"))
+            turns = table.get(sid) if isinstance(sid, str) else None
+            if turns is None:
                 raise InputError(f"replay file {Path(path).name} has no output for {sid}")
-            return table[sid]
+            k = sum(m.role == "assistant" for m in conv.messages)
+            return turns[min(k, len(turns) - 1)]
 
         backend = cls(reply, family=family, band=band, record_images=False)
         backend.name = Path(path).name
@@ -121,3 +130,21 @@ class ReplayBackend:
             )
             for c in conversations
         ]
+
+
+def _turns(item: dict[str, Any]) -> list[str]:
+    """The replies of one predictions line, turn by turn (see :meth:`ReplayBackend.from_file`)."""
+    output: str = item["output"]
+    turns = item.get("turns")
+    if isinstance(turns, list) and turns and all(isinstance(t, str) for t in turns):
+        return list(turns)
+    trace = item.get("zoom")
+    hops = trace.get("hops") if isinstance(trace, dict) else None
+    if isinstance(hops, list):
+        said = [
+            h["output"] for h in hops if isinstance(h, dict) and isinstance(h.get("output"), str)
+        ]
+        if not said or said[-1].strip() != output.strip():
+            said.append(output)  # the official loop's final answer is not a hop
+        return said
+    return [output]
