@@ -153,4 +153,7 @@ def test_hf_and_served_openai_write_identical_predictions(
     assert len({row["output"] for row in preds["hf"].values()}) > 1  # the answers vary
     if bench != "rsvqa_lr":  # the 800² image went to the model at 224², through both paths
         assert {tuple(row["resized_size"]) for row in preds["hf"].values()} == {(224, 224)}
-    assert "POST /v1/chat/completions" in log.read_text()
+    said = log.read_text()
+    assert "POST /v1/chat/completions" in said
+    # serve says its per-request token bounds at startup: the default and the model's cap
+    assert re.search(r"max_tokens: 512 when a request gives none .*, at most [\d,]+ per", said)
