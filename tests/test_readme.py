@@ -34,6 +34,8 @@ SKIP: dict[str, str] = {
     "for i in": "part of the multi-GPU vLLM recipe",
     "CUDA_VISIBLE_DEVICES": "part of the multi-GPU vLLM recipe",
     "done; wait": "part of the multi-GPU vLLM recipe",
+    "rscovlm train tiny_cpu train.": "trains for minutes on the CPU; tests/cli/test_train.py "
+    "runs the same new run / refusal / --resume / --overwrite sequence on the tiny model",
     "torchrun ": "needs GPUs and the released checkpoint (tests/eval/runner runs torchrun on CPU)",
     "srun ": "needs a SLURM cluster",
 }

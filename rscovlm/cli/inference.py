@@ -203,6 +203,7 @@ def detect(
                 raise InputError(f"--draw {draw} would overwrite the input {path}; pick a folder")
     params = GenerationParams(max_new_tokens=max_new_tokens)
     backend = models.build()
+    announce_generation(backend, params, per="patch")
     console = make_console(stderr=True)
     done: dict[str, dict[str, object]] = {}
     n_boxes = 0
@@ -281,7 +282,7 @@ def serve(
 
     The address, port and key variable are checked before the model loads.
     """
-    from rscovlm.pipelines.serve import ServerConfig, bind_server, served_model_name
+    from rscovlm.pipelines.serve import ServerConfig, bind_server, served_model_name, token_cap
     from rscovlm.pipelines.serve import serve as run_server
 
     models.check()
@@ -306,5 +307,13 @@ def serve(
         server.server_close()
         raise
     bound_host, bound_port = server.server_address[:2]
+    # The per-request token bounds, said once: a client that sends no max_tokens gets the
+    # default, and no request may exceed the cap (the backend's own limit).
+    cap = token_cap(backend, config)
+    typer.echo(
+        f"max_tokens: {min(config.default_max_tokens, cap):,} when a request gives none "
+        f"(--default-max-tokens), at most {cap:,} per request (the model's limit)",
+        err=True,
+    )
     typer.echo(f"serving {config.model_name} on http://{bound_host}:{bound_port}/v1", err=True)
     run_server(backend, config, server)

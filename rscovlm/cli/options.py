@@ -157,12 +157,16 @@ def quiet_progress_bars() -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
-def announce_generation(backend: Any, params: Any) -> None:
+def announce_generation(backend: Any, params: Any, per: str = "") -> None:
     """Say on stderr, before a generation starts, the token cap it runs under (the default cap is
-    large: a runaway answer can take minutes on a CPU, and the user should know what bounds it)."""
+    large: a runaway answer can take minutes on a CPU, and the user should know what bounds it).
+    ``per`` names the unit one cap applies to (``"patch"`` for ``detect``: every patch is its own
+    generation, so the cap bounds each of them, not the image)."""
     resolved = params.resolve(getattr(backend, "policy", None))
+    unit = f" per {per}" if per else ""
     typer.echo(
-        f"generating: at most {resolved.max_new_tokens:,} new tokens (--max-new-tokens)", err=True
+        f"generating: at most {resolved.max_new_tokens:,} new tokens{unit} (--max-new-tokens)",
+        err=True,
     )
 
 

@@ -85,6 +85,7 @@ __all__ = [
     "parse_chat_request",
     "serve",
     "served_model_name",
+    "token_cap",
 ]
 
 _DRAIN_LIMIT = 256 * 1024 * 1024

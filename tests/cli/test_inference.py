@@ -101,6 +101,7 @@ def test_detect_draws_boxes_where_they_are(
     assert all(ship in near(y, x) for y, x in ((y1, xm), (y2, xm), (ym, x1), (ym, x2)))
     assert near(ym, xm) == {(80, 80, 80)} and near(10, 10) == {(80, 80, 80)}  # inside: the image
     assert f"drawn to {drawn}" in res.output
+    assert "generating: at most 16,384 new tokens per patch (--max-new-tokens)" in res.output
     # Off a terminal, progress comes as plain lines with a rate and the time taken.
     assert re.search(r"scene: patches 1/1 \(100%\), [0-9.]+/s, done in \d+s", res.output)
 
