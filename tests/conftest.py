@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,11 @@ SHARED_REAL = Path(
 )
 
 _LOOPBACK_PREFIXES = ("127.", "::1", "localhost")
+
+# DeepSpeed JIT-builds its CPU ops under a lock file; a build killed in another checkout (or an
+# earlier run) leaves the lock in the shared ~/.cache and the next build waits forever. Each
+# environment builds its own, beside its interpreter; subprocesses inherit the variable.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
 
 
 def _is_loopback(address: object) -> bool:

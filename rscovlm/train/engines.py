@@ -113,6 +113,7 @@ from rscovlm.train._safe_load import check_deepspeed_files, load_plain
 from rscovlm.train._wrapped import find_wrapped
 from rscovlm.train.config import deepspeed_batch_values, deepspeed_config
 from rscovlm.train.export import export_model
+from rscovlm.train.op_locks import check_stale_build_locks
 
 if TYPE_CHECKING:
     from rscovlm.model.manifest import CheckpointManifest
@@ -570,6 +571,7 @@ class DeepSpeedEngine(Engine):
     ) -> None:
         super().__init__(model, device, rank, world)
         self.deepspeed = require("deepspeed", "deepspeed")
+        check_stale_build_locks()
         self.config = config
         self.backend = backend
         self._hooks: list[Any] = []
@@ -678,6 +680,7 @@ def partitioned_loading(cfg: TrainConfig, world: int, device: Any) -> Iterator[N
         yield
         return
     deepspeed = require("deepspeed", "deepspeed")
+    check_stale_build_locks()
     from transformers.integrations import HfDeepSpeedConfig
     from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
@@ -732,6 +735,7 @@ def check_engine(cfg: TrainConfig, world: int) -> None:
         )
     if strategy == "deepspeed":
         require("deepspeed", "deepspeed")
+        check_stale_build_locks()  # before the model loads, not after a silent hang
         check_deepspeed_config(deepspeed_config(cfg, world), cfg, world)
         if "MASTER_ADDR" not in os.environ:
             raise InputError(
