@@ -292,11 +292,10 @@ def eval_run(
 ) -> None:
     """Run a model over benchmarks, resumably: manifest, id-hash shards, one fsynced file per
     worker; a restart with any number of workers runs only what is missing."""
+    from rscovlm.eval.runner.evaluate import evaluate
     from rscovlm.eval.runner.manifest import model_fingerprint
-    from rscovlm.eval.runner.session import open_run, parse_roots
+    from rscovlm.eval.runner.session import OpenedRun, parse_roots
     from rscovlm.eval.runner.shards import WorkerSlot, pin_visible_device
-    from rscovlm.eval.runner.worker import run_worker
-    from rscovlm.eval.runner.zoom import zoom_runner
     from rscovlm.model.backends import GenerationParams
 
     slot = WorkerSlot.parse(shard) if shard is not None else WorkerSlot.from_env()
@@ -305,42 +304,35 @@ def eval_run(
     if models.backend.value in ("hf", "vllm") and ":" not in (models.device or ""):
         pin_visible_device()  # torchrun/SLURM: one GPU per worker, before any engine starts
     backend = models.build(batch_size=batch_size)  # one runner batch = one backend batch
-    params = GenerationParams(max_new_tokens=max_new_tokens)
     fingerprint = model_fingerprint(
         models.model, models.backend.value, models.adapter, models.base_url
     )
+
+    def report_reads(opened: OpenedRun) -> None:
+        for name, read in opened.reads.items():
+            if read.n_bad:
+                typer.echo(
+                    f"{name}: {read.n_bad} bad benchmark records skipped, "
+                    f"e.g. {read.bad_examples[0]}"
+                )
+
     run = Path(out)
-    opened = open_run(
+    _, summary = evaluate(
         run,
         roots,
         backend=backend,
         backend_name=models.backend.value,
-        params=params,
+        params=GenerationParams(max_new_tokens=max_new_tokens),
         model=fingerprint,
+        slot=slot,
         n_shards=shards,
         zoom=zoom.value,
         limit=limit,
         allow_mismatch=allow_mismatch,
-    )
-    manifest = opened.manifest
-    for name, read in opened.reads.items():
-        if read.n_bad:
-            typer.echo(
-                f"{name}: {read.n_bad} bad benchmark records skipped, e.g. {read.bad_examples[0]}"
-            )
-    from rscovlm.eval.runner.session import resolve_params
-
-    summary = run_worker(
-        run,
-        opened.jobs,
-        zoom_runner(backend, resolve_params(backend, params), zoom.value),
-        band=backend.band,
-        backend_name=models.backend.value,
-        slot=slot,
-        n_shards=manifest.n_shards,
         batch_size=batch_size,
         progress=progress,
         log_every=log_every,
+        on_open=report_reads,
     )
     typer.echo(summary.line())
     _print_next(run, slot.count)

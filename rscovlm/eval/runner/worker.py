@@ -139,8 +139,10 @@ def run_worker(
     batch_size: int = 8,
     progress: bool = True,
     log_every: float = 10.0,
+    console: Any = None,
 ) -> WorkerSummary:
-    """Run this worker's pending jobs of ``run`` (see the module docstring)."""
+    """Run this worker's pending jobs of ``run`` (see the module docstring); ``console``: the
+    rich console of the progress bar (default: stderr's, when it is a terminal)."""
     todo, n_owned, n_skipped = pending_jobs(run, jobs, slot, n_shards)
     journal = Journal(run)
     summary = WorkerSummary(journal.name, slot, n_owned, n_skipped, len(todo))
@@ -148,7 +150,7 @@ def run_worker(
     start = time.perf_counter()
     label = f"worker {slot.index}/{slot.count}"
     try:
-        with Progress(len(todo), label, enabled=progress, every=log_every) as bar:
+        with Progress(len(todo), label, enabled=progress, every=log_every, console=console) as bar:
             prepared = [prepare(j, band) for j in todo]
             bad = [p for p in prepared if p.conversation is None]
             if bad:
