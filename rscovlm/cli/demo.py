@@ -22,7 +22,9 @@ def demo(
     ),
     steps: int = typer.Option(200, "--steps", help="Training steps of 8 samples.", min=1),
     workdir: str | None = typer.Option(
-        None, "--workdir", help="Work dir for data, run and predictions (default: a temp dir)."
+        None,
+        "--workdir",
+        help="Work dir for data, run and evaluation (default: a temp dir, removed but for eval/).",
     ),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary work dir."),
 ) -> None:
@@ -32,12 +34,13 @@ def demo(
     1. data:  seeded synthetic aerial scenes and colour scenes, built with `data build`;
     2. train: the tiny Qwen2.5-VL (real vocabulary) co-trained on classification + VQA +
               detection with configs/train/tiny_cpu.yaml; the loss falls;
-    3. eval:  held-out loss before/after, scene accuracy vs chance, and detection through
-              the real pipeline (prompt, generate, parse, map back) scored by mAP_nc and mF1;
+    3. eval:  held-out loss before/after, then the evaluation suite (`eval run`, `eval
+              score`, `eval report --html`) on held-out synthetic benchmarks: scene
+              classification, VQA, grounding, detection (mAP_nc, mF1), trained vs base;
     4. the fair detection protocol on SIMULATED predictions (a scored detector vs a
               score-less VLM): mAP, mAP with scores forced to 1, mAP_nc at tau*, mF1.
-    Ends with a summary. The same seed gives the same numbers. --quick runs step 4 alone, in a
-    few seconds, and needs no torch.
+    Ends with a summary and the HTML report's path. The same seed gives the same numbers.
+    --quick runs step 4 alone, in a few seconds, and needs no torch.
     """
 
     if quick:

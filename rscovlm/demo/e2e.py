@@ -11,16 +11,16 @@ Three stages, all offline, on the CPU, from one seed:
    on the multi-task mixture (classification + VQA + detection) with the overrides of
    :func:`train_overrides` (the recipe of ``tests/train/test_learning.py``); the progress bar
    follows the run's ``log.jsonl``.
-3. **eval** — held-out next-token loss of the base and the trained checkpoint; colour-scene
-   classification accuracy (greedy answers through :class:`~rscovlm.model.backends.hf.HFBackend`)
-   against chance; and detection through the real pipeline: :func:`rscovlm.model.detect_image`
-   renders the detection prompt, generates, parses, maps the boxes back to image pixels and
-   merges them, the predictions are written as JSONL and scored by
-   :func:`rscovlm.eval.det_eval.run_det_eval` under the fair protocol (mAP_nc: every box scores
-   1, no threshold; and mF1), on held-out scenes of one grid-aligned object
-   (:func:`~rscovlm.data.sources.synthetic.write_box_scenes`: the multi-object aerial scenes
-   are beyond a tiny model trained for a minute), beside the mAP_nc of always answering the
-   most common training box (the label prior), so that learning shows as a gap to it.
+3. **eval** — held-out next-token loss of the base and the trained checkpoint, then the
+   evaluation suite as a user runs it: :func:`rscovlm.eval.runner.evaluate.evaluate` (what
+   ``rscovlm eval run`` does: manifest, shards, journal) runs the trained checkpoint AND the
+   untrained base over the held-out synthetic benchmarks (:data:`~rscovlm.eval.benchmarks.
+   synthetic.SYNTHETIC_BENCHMARKS`: scene classification, VQA, grounding, detection) with the
+   HF backend at the same band, :func:`~rscovlm.eval.runner.merge.score_run` scores them
+   (``eval score RUN``) and :func:`~rscovlm.eval.report.write_report` writes the HTML report
+   comparing the two (``eval report``), kept even when the work dir is temporary. Detection is
+   scored under the fair protocol (mAP_nc, mF1) beside the mAP_nc of always answering the most
+   common training box (the label prior), so that learning shows as a gap to it.
 """
 
 from __future__ import annotations
@@ -53,13 +53,19 @@ from rscovlm.data.sources.synthetic import COLOUR_CLASSES, write_box_scenes, wri
 from rscovlm.extras import require_torch
 from rscovlm.formats.classes import DOTA_V1_0
 
-__all__ = ["DemoSettings", "EndToEndResult", "run_end_to_end", "train_overrides"]
+__all__ = [
+    "BenchResult",
+    "DemoSettings",
+    "EndToEndResult",
+    "run_end_to_end",
+    "train_overrides",
+]
 
 MIXTURE = "[synthetic%50, colours*4, boxes*4]"
 """The demo's mixture: half of the synthetic records (detection, VQA, scene labels), the colour
 scenes four times, the one-object detection scenes (:func:`write_box_scenes`) four times."""
 
-_OWNED = ("src", "built", "held_out", "run", "detect")
+_OWNED = ("src", "built", "held_out", "run", "eval")
 """The folders the demo writes in its work dir (removed at the start of a run)."""
 
 
@@ -108,6 +114,24 @@ class DemoSettings:
         )
 
 
+@dataclass(frozen=True)
+class BenchResult:
+    """One held-out benchmark of the runner, for the trained and the base checkpoint."""
+
+    metric: str
+    strict: float | None
+    official: float | None
+    base_strict: float | None
+    n: int
+    """Samples of the benchmark."""
+    n_done: int
+    """Of those, the ones with a prediction of the trained checkpoint (the rest are errors
+    or missing, scored as failures)."""
+    gain_ci95: tuple[float, float] | None = None
+    """Paired bootstrap 95 % interval of the per-sample gain (trained − base), where the
+    per-sample scores say something about the metric (not detection: mAP is a set number)."""
+
+
 @dataclass
 class EndToEndResult:
     """What the three stages measured."""
@@ -115,7 +139,7 @@ class EndToEndResult:
     seed: int
     settings: DemoSettings
     workdir: Path | None
-    """The work dir, or ``None`` when it was a temporary one and is gone."""
+    """The work dir, or ``None`` when it was a temporary one and is gone (but its report)."""
     built: dict[str, int]
     """``read``, ``kept``, ``rejected`` records of the build (read = kept + rejected)."""
     n_colour_images: int
@@ -125,23 +149,16 @@ class EndToEndResult:
     """Held-out loss samples per task."""
     loss_before: float
     loss_after: float
-    n_accuracy: int
-    accuracy_before: float
-    accuracy_after: float
+    benchmarks: dict[str, BenchResult]
+    """The runner's held-out benchmarks (:data:`SYNTHETIC_BENCHMARKS`), by name."""
+    report: Path
+    """The HTML report (trained compared with base), kept with the two run folders."""
+    runs: dict[str, Path]
+    """The run folders of ``eval run``: ``trained`` and ``base``."""
     chance: float
-    det_images: int
-    det_objects: int
-    """Ground-truth objects of the held-out detection images."""
-    det_counts: dict[str, int]
-    """Summed :meth:`rscovlm.model.DetectionResult.counts` of the held-out images."""
-    det_read: int
-    """Predictions the evaluation read from the written JSONL."""
-    det_scored: int
-    """Of those, the ones matched to a ground-truth image and a class (all, when it works)."""
-    det_map_nc: float
-    det_mf1: float
+    """Scene accuracy of a uniform guess among the colour classes."""
     det_first_answer: str
-    """The raw answer of the first held-out image (what the parser saw)."""
+    """The raw answer of the first held-out ``synthetic_det`` image (what the parser saw)."""
     det_prior_map_nc: float = 0.0
     """mAP_nc of always answering the most common training box (:func:`_prior_map_nc`)."""
     task_losses: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -247,10 +264,9 @@ def _recipe(workdir: Path, seed: int, settings: DemoSettings) -> Path:
     return path
 
 
-def _held_out(
-    held: Path, seed: int, settings: DemoSettings
-) -> tuple[list[Record], list[Record], list[Record]]:
-    """Held-out records of other seeds: (mixed for the loss, colour scenes, detection)."""
+def _held_out(held: Path, seed: int, settings: DemoSettings) -> tuple[list[Record], list[Record]]:
+    """Held-out records of other seeds, written under ``held`` (where the synthetic benchmarks
+    read them): (mixed for the loss, colour scenes)."""
     from rscovlm.data.sources.dota import iter_dota_records
     from rscovlm.data.sources.scene_folder import iter_scene_folder_records
     from rscovlm.data.sources.synthetic import iter_synthetic_records
@@ -278,7 +294,7 @@ def _held_out(
         record.meta.setdefault("class_list", "dota1.0")
     n = settings.held_scenes
     mixed = by_task["detection"][:n] + boxes[:n] + by_task["vqa"][:n] + colours[::3]
-    return mixed, colours, boxes
+    return mixed, colours
 
 
 def _render(records: list[Record], policy: Any, root: Path, seed: int) -> list[Conversation]:
@@ -295,17 +311,6 @@ def _mean_loss(loaded: Any, convs: list[Conversation], root: Path) -> float:
     from rscovlm.train.trainer import heldout_loss
 
     return heldout_loss(loaded, convs, root)
-
-
-def _accuracy(backend: Any, convs: list[Conversation]) -> float:
-    """Greedy answers to the classification prompts, first line, compared with the labels."""
-    from rscovlm.model.backends.base import GenerationParams
-
-    prompts = [Conversation(c.messages[:-1], c.family, c.meta) for c in convs]
-    labels = [c.messages[-1].text.strip().rstrip(".").lower() for c in convs]
-    texts = [g.text for g in backend.generate(prompts, GenerationParams(max_new_tokens=4))]
-    answers = [t.strip().split("\n")[0].strip().rstrip(".").lower() for t in texts]
-    return sum(a == y for a, y in zip(answers, labels, strict=True)) / max(len(labels), 1)
 
 
 def _prior_map_nc(train_labels: Path, held_labels: Path) -> float:
@@ -351,10 +356,11 @@ def run_end_to_end(
         seed: Seeds the scenes, the mixture, the tiny model's weights and the training.
         console: Where the progress and the lines go.
         settings: Sizes (default :class:`DemoSettings`).
-        workdir: Work dir (created); default a temporary one, removed unless ``keep``. The
-            demo's own entries in it (``recipe.yaml``, ``src``, ``built``, ``held_out``,
-            ``run``, ``detect``) are replaced; nothing else is touched.
-        keep: Keep a temporary work dir (a given ``workdir`` is always kept).
+        workdir: Work dir (created); default a temporary one, removed unless ``keep`` — all
+            but its ``eval/`` folder (the runs and the HTML report). The demo's own entries in
+            it (``recipe.yaml``, ``src``, ``built``, ``held_out``, ``run``, ``eval``) are
+            replaced; nothing else is touched.
+        keep: Keep all of a temporary work dir (a given ``workdir`` is always kept).
 
     Raises:
         MissingExtraError: torch or transformers is missing (extra ``train``); checked before
@@ -369,13 +375,29 @@ def run_end_to_end(
     for name in _OWNED:  # a fresh run every time: no resumed training, no stale shards
         shutil.rmtree(wd / name, ignore_errors=True)
     (wd / "recipe.yaml").unlink(missing_ok=True)
+    finished = False
     try:
         with _quiet_and_single_threaded():
             result = _run(wd, seed, settings, console)
+        finished = True
     finally:
         if temporary and not keep:
-            shutil.rmtree(wd, ignore_errors=True)
+            _remove_but_the_evaluation(wd, keep_eval=finished)
     return replace(result, workdir=None if temporary and not keep else wd)
+
+
+def _remove_but_the_evaluation(wd: Path, *, keep_eval: bool) -> None:
+    """A temporary work dir goes, but for ``eval/`` (the two runs and the report the summary
+    points at: a few hundred kB) after a finished demo."""
+    for entry in wd.iterdir() if wd.is_dir() else []:
+        if keep_eval and entry.name == "eval":
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    if not keep_eval:
+        shutil.rmtree(wd, ignore_errors=True)
 
 
 def _progress(console: Console) -> Progress:
@@ -390,13 +412,15 @@ def _progress(console: Console) -> Progress:
 
 def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndToEndResult:
     from rscovlm.data import build_dataset, load_recipe
-    from rscovlm.data.split import TileSpec
-    from rscovlm.eval.det_eval import run_det_eval
+    from rscovlm.eval.benchmarks.synthetic import SYNTHETIC_BENCHMARKS
+    from rscovlm.eval.report import load_run, write_report
+    from rscovlm.eval.runner.evaluate import evaluate
+    from rscovlm.eval.runner.manifest import model_fingerprint
+    from rscovlm.eval.runner.merge import result_lines, score_run
     from rscovlm.model import load_checkpoint
     from rscovlm.model.backends.base import GenerationParams
     from rscovlm.model.backends.hf import HFBackend
     from rscovlm.model.manifest import checkpoint_band
-    from rscovlm.pipelines import detect_image, write_outputs
     from rscovlm.train.config import load_train_config, shipped_train_configs
     from rscovlm.train.trainer import run
 
@@ -425,7 +449,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         totals = {k: int(built.manifest["totals"][k]) for k in ("read", "kept", "rejected")}
         progress.update(build, total=totals["read"], completed=totals["read"])
         held = wd / "held_out"
-        mixed, colours, det_records = _held_out(held, seed, s)
+        mixed, colours = _held_out(held, seed, s)
     say(
         f"{s.scenes} synthetic scenes of {s.scene_size}² px (detection, VQA, scene labels) and "
         f"{n_colours} colour scenes ({', '.join(COLOUR_CLASSES)}): read {totals['read']} "
@@ -459,7 +483,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     del trained
 
     # --- 3. eval ---------------------------------------------------------------------------
-    _stage(console, "3/4 eval: held-out loss, scene accuracy, detection through the pipeline")
+    _stage(console, "3/4 eval: held-out loss, then eval run → eval score → eval report")
     started = time.perf_counter()
     run_dir = Path(cfg.log.output_dir)
     policy = cfg.data.mixture_config().policy()
@@ -467,58 +491,42 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
     # so that before and after see the same pixels
     band = checkpoint_band(run_dir / "final")
     mixed_convs = _render(mixed, policy, held, seed)
-    colour_convs = _render(colours, policy, held, seed)
     tasks: dict[str, int] = {}
+    by_task: dict[str, list[Conversation]] = {}
     for conv in mixed_convs:
         tasks[str(conv.meta["task"])] = tasks.get(str(conv.meta["task"]), 0) + 1
-    det_dir = wd / "detect"
-    results = []
-    with _progress(console) as progress:
-        steps = progress.add_task("eval: held-out loss and accuracy", total=4)
-        base = load_checkpoint(run_dir / "tiny_base", dtype="float32", device="cpu", attn="sdpa")
-        by_task: dict[str, list[Conversation]] = {}
-        for conv in mixed_convs:
-            by_task.setdefault(str(conv.meta["task"]), []).append(conv)
-        before = {t: _mean_loss(base, c, held) for t, c in by_task.items()}
-        loss_before = _mean_loss(base, mixed_convs, held)
-        progress.advance(steps)
-        acc_before = _accuracy(HFBackend(base, band=band, root=held), colour_convs)
-        progress.advance(steps)
-        del base
-        final = load_checkpoint(run_dir / "final", dtype="float32", device="cpu", attn="sdpa")
-        after = {t: _mean_loss(final, c, held) for t, c in by_task.items()}
-        loss_after = _mean_loss(final, mixed_convs, held)
-        progress.advance(steps)
-        backend = HFBackend(final, root=held)  # its own training band
-        acc_after = _accuracy(backend, colour_convs)
-        progress.advance(steps)
-        images = progress.add_task("eval: detection", total=len(det_records))
-        spec = TileSpec(size=s.box_size, gap=0)
-        params = GenerationParams(max_new_tokens=s.max_new_tokens)
-        lines: list[str] = []
-        for record in det_records:
-            image = held / record.images[0].path
-            res = detect_image(backend, image, DOTA_V1_0, spec=spec, box="hbb", params=params)
-            written = write_outputs(res, det_dir / res.image_id, ["jsonl"])
-            lines.append(written["jsonl"].read_text(encoding="utf-8"))
-            results.append(res)
-            progress.advance(images)
-    predictions = det_dir / "predictions.jsonl"
-    predictions.write_text("".join(lines), encoding="utf-8")
-    report = run_det_eval(
-        held / "boxes" / "labelTxt",
-        predictions,
-        "jsonl",
-        classes=DOTA_V1_0,
-        nc=True,
-        allow_empty=True,
+        by_task.setdefault(str(conv.meta["task"]), []).append(conv)
+    checkpoints = {"trained": run_dir / "final", "base": run_dir / "tiny_base"}
+    losses_by: dict[str, dict[str, float]] = {}
+    mean_by: dict[str, float] = {}
+    runs = {label: wd / "eval" / label for label in checkpoints}
+    roots = dict.fromkeys(SYNTHETIC_BENCHMARKS, wd)
+    params = GenerationParams(max_new_tokens=s.max_new_tokens)
+    for label, checkpoint in checkpoints.items():
+        loaded = load_checkpoint(checkpoint, dtype="float32", device="cpu", attn="sdpa")
+        losses_by[label] = {t: _mean_loss(loaded, c, held) for t, c in by_task.items()}
+        mean_by[label] = _mean_loss(loaded, mixed_convs, held)
+        say(f"eval run: the {label} checkpoint over {', '.join(SYNTHETIC_BENCHMARKS)}")
+        _, summary = evaluate(
+            runs[label],
+            roots,
+            backend=HFBackend(loaded, band=band, batch_size=s.batch),
+            backend_name="hf",
+            params=params,
+            model=model_fingerprint(str(checkpoint), "hf"),
+            batch_size=s.batch,
+            console=console,
+        )
+        say(summary.line())
+        del loaded
+        for line in result_lines(score_run(runs[label])):
+            say(line)
+    written = write_report(
+        load_run(runs["trained"]), wd / "eval" / "report", other=load_run(runs["base"]), html=True
     )
-    counts: dict[str, int] = {}
-    for res in results:
-        for key, value in res.counts().items():
-            counts[key] = counts.get(key, 0) + value
-    pred_read = report.inputs["pred"]
-    f1 = report.f1.best.mf1 if report.f1 is not None else 0.0
+    report = next(Path(f) for f in written["files"] if Path(f).suffix == ".html")
+    benchmarks = _bench_results(written, runs)
+    say(f"eval report: {report}")
     seconds["eval"] = time.perf_counter() - started
     return EndToEndResult(
         seed=seed,
@@ -528,23 +536,46 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         n_colour_images=n_colours,
         losses=losses,
         heldout_tasks=tasks,
-        loss_before=loss_before,
-        loss_after=loss_after,
-        n_accuracy=len(colour_convs),
-        accuracy_before=acc_before,
-        accuracy_after=acc_after,
+        loss_before=mean_by["base"],
+        loss_after=mean_by["trained"],
+        benchmarks=benchmarks,
+        report=report,
+        runs=runs,
         chance=1 / len(COLOUR_CLASSES),
-        det_images=len(results),
-        det_objects=report.inputs["gt"].n_kept,
-        det_counts=counts,
-        det_read=pred_read.n_boxes,
-        det_scored=pred_read.n_kept,
-        det_map_nc=float(report.main.mean_ap or 0.0),
-        det_mf1=float(f1),
-        det_first_answer=(results[0].patches[0].output or "") if results else "",
+        det_first_answer=_first_output(runs["trained"], "synthetic_det"),
         det_prior_map_nc=_prior_map_nc(
             wd / "src" / "boxes" / "labelTxt", held / "boxes" / "labelTxt"
         ),
-        task_losses={t: (before[t], after[t]) for t in by_task},
+        task_losses={t: (losses_by["base"][t], losses_by["trained"][t]) for t in by_task},
         seconds=seconds,
     )
+
+
+def _bench_results(written: dict[str, Any], runs: dict[str, Path]) -> dict[str, BenchResult]:
+    """Per benchmark: the trained run's numbers and coverage, the base's strict value and the
+    paired interval of the gain (the report pairs trained = A with base = B, so the gain
+    trained − base is minus its B − A)."""
+    results = json.loads((runs["trained"] / "results.json").read_text(encoding="utf-8"))
+    diffs = {d["benchmark"]: d for d in written["diffs"] or []}
+    out: dict[str, BenchResult] = {}
+    for name, entry in results["benchmarks"].items():
+        ci = diffs.get(name, {}).get("ci95")
+        out[name] = BenchResult(
+            metric=str(entry["metric"]),
+            strict=entry["strict"],
+            official=entry["official"],
+            base_strict=diffs.get(name, {}).get("b"),
+            n=int(entry["coverage"]["n_samples"]),
+            n_done=int(entry["coverage"]["n_done"]),
+            gain_ci95=None if ci is None else (-float(ci[1]), -float(ci[0])),
+        )
+    return out
+
+
+def _first_output(run: Path, bench: str) -> str:
+    """The first merged answer of ``bench`` in ``run`` (raw model text)."""
+    path = run / "scores" / bench / "predictions.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        output = json.loads(line).get("output")
+        return output if isinstance(output, str) else ""
+    return ""
