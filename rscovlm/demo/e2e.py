@@ -519,7 +519,7 @@ def _run(wd: Path, seed: int, settings: DemoSettings, console: Console) -> EndTo
         )
         say(summary.line())
         del loaded
-        for line in result_lines(score_run(runs[label])):
+        for line in result_lines(score_run(runs[label]), width=console.width):
             say(line)
     written = write_report(
         load_run(runs["trained"]), wd / "eval" / "report", other=load_run(runs["base"]), html=True

@@ -296,8 +296,9 @@ def score_run(run: Path, roots: Mapping[str, Path] | None = None) -> dict[str, A
     return results
 
 
-def result_lines(results: Mapping[str, Any]) -> list[str]:
-    """Plain lines of a run's results: one row per benchmark, full precision."""
+def result_lines(results: Mapping[str, Any], width: int | None = None) -> list[str]:
+    """Plain lines of a run's results: one row per benchmark, full precision (``width``: the
+    terminal's, see :func:`~rscovlm.tables.format_table`)."""
     rows: list[list[Cell] | None] = []
     for name, b in results["benchmarks"].items():
         c = b["coverage"]
@@ -314,7 +315,7 @@ def result_lines(results: Mapping[str, Any]) -> list[str]:
             ]
         )
     columns = ["benchmark", "metric", "strict", "official", "done", "errors", "missing"]
-    lines = format_table(None, columns, rows).splitlines()
+    lines = format_table(None, columns, rows, width=width).splitlines()
     cov = results["coverage"]
     if cov.get("n_errors") or cov.get("n_missing"):
         lines.append(
