@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rscovlm import geometry
-from rscovlm.data.sources.dota import read_dota_columns
+from rscovlm.data.sources.dota import read_dota_columns, read_dota_folder
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.read_report import ReadReport, image_key
@@ -195,6 +195,18 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
         if classes is None:
             raise InputError("a class list is needed for DOTA labels (e.g. --classes dota1.0)")
         build = _Builder(classes, report)
+        folder = read_dota_folder(files)
+        if folder is not None:  # every file clean: one C parse, one add
+            for k, lineno, _raw, reason in folder.header_bad:
+                report.bad(f"{files[k].name}:{lineno}", reason)
+            stems = [file.stem for file in files]
+            for stem in stems:
+                build.image(stem)  # an image without objects still counts
+            build.add_columns(
+                stems, folder.image, folder.class_names,
+                folder.label, folder.quads, None, folder.difficult, key=False,
+            )  # fmt: skip
+            files = []
         for file in files:
             labels = read_dota_columns(file)
             build.image(file.stem)  # an image without objects still counts

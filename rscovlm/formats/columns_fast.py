@@ -1,0 +1,92 @@
+"""The C fast path of the bulk text readers: a space-separated table parsed by pyarrow.
+
+Python-level parsing of 200,000 DOTA lines (``str.split`` + ``float``) costs about a second;
+``pyarrow.csv`` parses the same bytes in C, multithreaded, with correctly rounded floats (the
+same doubles as Python's ``float``), in a tenth of that. It is only a fast path: it answers
+``None`` whenever the bytes are not a clean table (a blank line, a tab, a missing or extra
+field, a non-number, a null, bad UTF-8, a non-finite number, or no pyarrow at all), and the
+caller then runs its line-by-line reader, which names every bad line with its reason. So the
+fast path never changes what is read or what is reported, only how fast a clean file goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["clean_table", "read_fast_table"]
+
+
+def clean_table(data: bytes) -> bool:
+    """Whether every line of ``data`` can be a table row: no blank line, no tab, no CR-only
+    break, no quote (the fast path's row numbers are then the file's line numbers).
+
+    Examples:
+        >>> clean_table(b"a 1\\nb 2\\n"), clean_table(b"a 1\\n\\nb 2\\n"), clean_table(b"")
+        (True, False, False)
+    """
+    if not data or data[:1] in (b"\n", b"\r", b" ") or b'"' in data or b"\t" in data:
+        return False
+    body = data.replace(b"\r\n", b"\n")
+    return b"\r" not in body and b"\n\n" not in body and b"\n " not in body
+
+
+def read_fast_table(
+    data: bytes, kinds: Sequence[str]
+) -> tuple[list[NDArray[np.float64]], list[tuple[list[str], NDArray[np.int64]]]] | None:
+    """``(float columns, string columns)`` of a space-separated table, or ``None``.
+
+    Args:
+        data: The file's bytes (see :func:`clean_table`; checked here too).
+        kinds: One ``"f"`` (finite float) or ``"s"`` (string) per column, in column order.
+
+    Returns:
+        The float columns as arrays, and each string column dictionary-encoded as
+        ``(distinct values in first-seen order, index of each row)``; ``None`` when the table
+        is not clean, any float is non-finite, or pyarrow is not installed.
+    """
+    if not clean_table(data):
+        return None
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+    except ImportError:  # pragma: no cover - pyarrow is a core dependency
+        return None
+    names = [f"c{k}" for k in range(len(kinds))]
+    types = {
+        n: pa.float64() if k == "f" else pa.string() for n, k in zip(names, kinds, strict=True)
+    }
+    try:
+        table = pcsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pcsv.ReadOptions(column_names=names),
+            parse_options=pcsv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types=types, null_values=[], strings_can_be_null=False,
+                quoted_strings_can_be_null=False, include_columns=names,
+            ),
+        )  # fmt: skip
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    floats: list[NDArray[np.float64]] = []
+    strings: list[tuple[list[str], NDArray[np.int64]]] = []
+    for name, kind in zip(names, kinds, strict=True):
+        column = table.column(name)
+        if column.null_count:
+            return None
+        if kind == "f":
+            values = column.to_numpy()
+            if not np.isfinite(values).all():
+                return None
+            floats.append(np.ascontiguousarray(values, dtype=np.float64))
+        else:
+            coded = column.combine_chunks().dictionary_encode()
+            distinct = coded.dictionary.to_pylist()
+            # str.split also splits at Unicode spaces; such a value is a line the slow
+            # reader would count wrong, so it decides.
+            if any(len(v.split()) != 1 for v in distinct):
+                return None
+            strings.append((distinct, coded.indices.to_numpy().astype(np.int64)))
+    return floats, strings
