@@ -391,7 +391,8 @@ def read_dota_folder(paths: list[Path]) -> DotaFolderColumns | None:
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read DOTA label file {path}: {exc.strerror or exc}") from exc
-        data = data.replace(b"\r\n", b"\n")
+        if b"\r" in data:  # rows are counted by b"\n": the universal newlines of read_text
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         start = 0
         while data.startswith(_HEADERS, start):
             end = data.find(b"\n", start)
