@@ -35,15 +35,17 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import json
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:  # imported where YAML is read: 17 ms no JSON reader should pay
+    import yaml
 
 from rscovlm.errors import InputError
 
@@ -354,26 +356,32 @@ def iter_jsonl_lines(
 # --- YAML ---------------------------------------------------------------------------------------
 
 
-class _BoundedLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that stops at ``max_depth`` nesting while composing."""
+@functools.cache
+def _bounded_loader() -> type[yaml.SafeLoader]:
+    """``yaml.SafeLoader`` that stops at ``max_depth`` nesting while composing (built on first
+    use, so that importing this module does not import PyYAML)."""
+    import yaml
 
-    max_depth = DEFAULT_LIMITS.max_depth
+    class _BoundedLoader(yaml.SafeLoader):
+        max_depth = DEFAULT_LIMITS.max_depth
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        self._depth += 1
-        try:
-            if self._depth > self.max_depth:
-                mark = self.peek_event().start_mark
-                raise InputError(
-                    f"nested deeper than {self.max_depth} levels (line {mark.line + 1})"
-                )
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._depth += 1
+            try:
+                if self._depth > self.max_depth:
+                    mark = self.peek_event().start_mark
+                    raise InputError(
+                        f"nested deeper than {self.max_depth} levels (line {mark.line + 1})"
+                    )
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return _BoundedLoader
 
 
 def _expanded_size(root: yaml.Node, cap: int) -> int:
@@ -382,6 +390,8 @@ def _expanded_size(root: yaml.Node, cap: int) -> int:
     Aliases compose to the same node object, so sizes are memoised per node: the count is
     linear in the composed graph, never in its (possibly exponential) expansion.
     """
+    import yaml
+
     size: dict[int, int] = {}
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -409,7 +419,9 @@ def loads_yaml(text: str, where: str, limits: Limits = CONFIG_LIMITS) -> Any:
         InputError: ``where: reason`` — not YAML (with line and column), a tag that is not plain
             data (``!!python/object``), too deep, or too large once its aliases are expanded.
     """
-    loader_cls = type("_Loader", (_BoundedLoader,), {"max_depth": limits.max_depth})
+    import yaml
+
+    loader_cls = type("_Loader", (_bounded_loader(),), {"max_depth": limits.max_depth})
     loader = loader_cls(text)
     try:
         node = loader.get_single_node()

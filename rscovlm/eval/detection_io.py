@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rscovlm import geometry
-from rscovlm.data.sources.dota import read_dota_columns
+from rscovlm.data.sources.dota import read_dota_columns, read_dota_folder
 from rscovlm.errors import InputError
 from rscovlm.eval.metrics.boxes import DetBoxes
 from rscovlm.eval.read_report import ReadReport, image_key
@@ -195,6 +195,18 @@ def read_ground_truth(path: str | Path, classes: Sequence[str] | None = None) ->
         if classes is None:
             raise InputError("a class list is needed for DOTA labels (e.g. --classes dota1.0)")
         build = _Builder(classes, report)
+        folder = read_dota_folder(files)
+        if folder is not None:  # every file clean: one C parse, one add
+            for k, lineno, _raw, reason in folder.header_bad:
+                report.bad(f"{files[k].name}:{lineno}", reason)
+            stems = [file.stem for file in files]
+            for stem in stems:
+                build.image(stem)  # an image without objects still counts
+            build.add_columns(
+                stems, folder.image, folder.class_names,
+                folder.label, folder.quads, None, folder.difficult, key=False,
+            )  # fmt: skip
+            files = []
         for file in files:
             labels = read_dota_columns(file)
             build.image(file.stem)  # an image without objects still counts
@@ -248,7 +260,10 @@ def _add_columns(cols: ResultColumns, build: _Builder) -> bool:
     for position, reason in cols.bad:
         build.report.bad(cols.where(position), reason)
     build.report.n_unscored += int((~cols.scored).sum())
-    build.seen.update(image_key(cols.names[j]) for j in np.unique(cols.image).tolist())
+    # bincount, not np.unique: the distinct ids sorted all the same, without the numpy.ma
+    # import (12-70 ms) that np.unique's plain path pays for ``np.ma.is_masked``
+    named = np.flatnonzero(np.bincount(cols.image, minlength=len(cols.names)))
+    build.seen.update(image_key(cols.names[j]) for j in named.tolist())
     build.add_columns(cols.names, cols.image, cols.labels, cols.label, cols.quads, cols.scores)
     return bool(cols.scored.any())
 
@@ -319,4 +334,6 @@ def align_to_gt(pred: Predictions, gt: GroundTruth) -> DetBoxes:
     for idx in np.flatnonzero(lookup < 0):  # every unknown image, even one without boxes
         pred.report.missing_images[pred.images[idx]] = int(counts[idx])
     pred.report.n_kept = int(known.sum())
+    if known.all():  # the usual case: no 200,000-row copy of every column
+        return pred.boxes.with_image(new_image)
     return pred.boxes.take(known).with_image(new_image[known])

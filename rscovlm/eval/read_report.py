@@ -21,7 +21,10 @@ def image_key(name: object) -> str:
         >>> image_key("images/P0001.png"), image_key("P0001__0.5__0___512")
         ('P0001', 'P0001__0.5__0___512')
     """
-    path = Path(str(name).strip())
+    text = str(name)
+    if "." not in text and "/" not in text and text == text.strip():
+        return text  # a bare id (the common case, once per name of a bulk read): no Path
+    path = Path(text.strip())
     return path.stem if path.suffix.lower() in IMAGE_SUFFIXES else path.name
 
 

@@ -49,12 +49,21 @@ def orient_convex(q: FloatArray) -> tuple[FloatArray, BoolArray]:
     """
     rel = q - _corner_mean(q)[:, None]
     e = _next(rel) - rel  # e[k] = edge from vertex k to k + 1
-    ep = np.concatenate([e[:, 3:], e[:, :3]], axis=1)  # the edge arriving at vertex k
-    turn = ep[..., 0] * e[..., 1] - ep[..., 1] * e[..., 0]
-    scale = CONVEX_SIN * np.hypot(ep[..., 0], ep[..., 1]) * np.hypot(e[..., 0], e[..., 1])
+    ex, ey = e[..., 0], e[..., 1]
+    length = np.hypot(ex, ey)
+
+    def arriving(x: FloatArray) -> FloatArray:  # the value of the edge arriving at vertex k
+        return np.concatenate([x[:, 3:], x[:, :3]], axis=1)
+
+    # Per-coordinate planes and one hypot (the arriving edge's length is the same numbers
+    # turned): the same arithmetic as on the (N, 4, 2) edges, at half the cost.
+    turn = arriving(ex) * ey - arriving(ey) * ex
+    scale = CONVEX_SIN * arriving(length) * length
     left = _all4(turn > scale)
     right = _all4(turn < -scale)
-    out = np.where(right[:, None, None], q[:, [0, 3, 2, 1]], q)
+    out = q.copy()
+    if right.any():
+        out[right] = q[right][:, [0, 3, 2, 1]]
     return out, left | right
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rscovlm.data.record import BadEntry, Record
 
 __all__ = [
+    "DotaFolderColumns",
     "DotaLabelColumns",
     "DotaLabelFile",
     "DotaObject",
@@ -39,6 +40,7 @@ __all__ = [
     "parse_dota_columns",
     "parse_dota_labels",
     "read_dota_columns",
+    "read_dota_folder",
     "read_dota_labels",
 ]
 
@@ -339,3 +341,91 @@ def iter_dota_records(
             source_file=label_path,
             meta=meta,
         )
+
+
+@dataclass
+class DotaFolderColumns:
+    """Many label files read as one table (the fast path of a ``labelTxt`` folder).
+
+    Attributes:
+        image: ``(N,)`` index of each object's file.
+        class_names: The distinct class texts as written, first-seen order.
+        label: ``(N,)`` index into ``class_names``.
+        quads: ``(N, 4, 2)`` original pixels, file order then line order.
+        difficult: ``(N,)`` bool.
+        header_bad: ``(file index, line number, line, reason)`` of every unreadable header.
+    """
+
+    image: NDArray[np.int64]
+    class_names: list[str]
+    label: NDArray[np.int64]
+    quads: NDArray[np.float64]
+    difficult: NDArray[np.bool_]
+    header_bad: list[tuple[int, int, str, str]]
+
+
+_HEADERS = (b"imagesource:", b"gsd:")
+
+
+def read_dota_folder(paths: list[Path]) -> DotaFolderColumns | None:
+    """All ``paths`` parsed as one C table, or ``None`` when one of them is not clean.
+
+    Why: 500 small files parsed in Python cost half a second; their bodies joined and parsed
+    once by :func:`rscovlm.formats.columns_fast.read_fast_table` cost a few milliseconds.
+    The leading ``imagesource:``/``gsd:`` lines of each file go through
+    :func:`parse_dota_columns` (so a bad ``gsd`` is reported as before). ``None`` (a file
+    with a short or odd line, a blank line, a spaced class name, a difficult flag other than
+    0/1, a non-number...) sends the caller to :func:`read_dota_columns` file by file, which
+    names every bad line.
+
+    Raises:
+        InputError: A file cannot be read.
+    """
+    from rscovlm.formats.columns_fast import clean_table, read_fast_table
+
+    bodies: list[bytes] = []
+    counts: list[int] = []
+    header_bad: list[tuple[int, int, str, str]] = []
+    for k, path in enumerate(paths):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read DOTA label file {path}: {exc.strerror or exc}") from exc
+        if b"\r" in data:  # rows are counted by b"\n": the universal newlines of read_text
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        start = 0
+        while data.startswith(_HEADERS, start):
+            end = data.find(b"\n", start)
+            start = len(data) if end < 0 else end + 1
+        if start:
+            head = parse_dota_columns(data[:start].decode("utf-8", errors="replace"))
+            if len(head):
+                return None
+            header_bad += [(k, n, raw, why) for n, raw, why in head.bad_lines]
+        body = data[start:]
+        if not body:
+            counts.append(0)
+            continue
+        if not clean_table(body):
+            return None
+        body = body if body.endswith(b"\n") else body + b"\n"
+        bodies.append(body)
+        counts.append(body.count(b"\n"))
+    if not bodies:
+        fast: tuple | None = ([np.zeros(0)] * 8, [([], np.zeros(0, np.int64))] * 2)
+    else:
+        fast = read_fast_table(b"".join(bodies), "ffffffffss")
+    if fast is None:
+        return None
+    floats, ((names, label), (flags, flag)) = fast
+    if not set(flags) <= {"0", "1"}:
+        return None
+    one = flags.index("1") if "1" in flags else -1
+    return DotaFolderColumns(
+        np.repeat(np.arange(len(paths), dtype=np.int64), counts),
+        names,
+        label,
+        np.column_stack(floats).reshape(-1, 4, 2),
+        flag == one,
+        header_bad,
+    )

@@ -86,7 +86,14 @@ def compute_overlaps(
         n_lab = int(max(g_lab.max(initial=0), p_lab.max(initial=0))) + 1
         g_key, p_key = g_img * n_lab + g_lab, p_img * n_lab + p_lab
     pred, gt, iou = geometry.quad_iou_grouped(pred_quads, p_key, gt_quads, g_key)
-    order = np.lexsort((gt, pred, p_img[pred]))
+    n_img = int(max(g_img.max(initial=0), p_img.max(initial=0))) + 1
+    n_p, n_g = max(len(p_img), 1), max(len(g_img), 1)
+    if n_img * n_p * n_g < 2**62:
+        # One int64 key, (image, prediction, ground truth) in mixed radix: the pairs are
+        # distinct, so its argsort is the lexsort's order at a third of the cost.
+        order = np.argsort((p_img[pred] * n_p + pred) * n_g + gt)
+    else:  # pragma: no cover - beyond 2**62 image x prediction x ground-truth combinations
+        order = np.lexsort((gt, pred, p_img[pred]))
     return Overlaps(pred[order], gt[order], iou[order])
 
 
@@ -98,11 +105,25 @@ def best_match(overlaps: Overlaps, n_pred: int) -> tuple[IntArray, NDArray[np.fl
     best_gt = np.full(n_pred, -1, dtype=np.int64)
     best_iou = np.zeros(n_pred, dtype=np.float64)
     if len(overlaps):
-        order = np.lexsort((overlaps.gt, -overlaps.iou, overlaps.pred))
-        pred_sorted = overlaps.pred[order]
-        first = order[np.append(True, pred_sorted[1:] != pred_sorted[:-1])]
-        best_gt[overlaps.pred[first]] = overlaps.gt[first]
-        best_iou[overlaps.pred[first]] = overlaps.iou[first]
+        pred, gt, iou = overlaps.pred, overlaps.gt, overlaps.iou
+        dp, dg = np.diff(pred), np.diff(gt)
+        new_run = dp != 0
+        runs = 1 + int(new_run.sum())
+        if runs == np.count_nonzero(np.bincount(pred)) and (dg[~new_run] > 0).all():
+            # Each prediction's pairs in one run, ground truth ascending in it (the order of
+            # compute_overlaps): the run maximum, then its first (lowest-gt) holder, with no
+            # sort; the same pairs as the lexsort below, by exact comparisons only.
+            starts = np.flatnonzero(np.append(True, new_run))
+            top = np.maximum.reduceat(iou, starts)
+            group = np.cumsum(np.append(False, new_run))
+            holders = np.flatnonzero(iou == top[group])
+            first = holders[np.append(True, group[holders[1:]] != group[holders[:-1]])]
+        else:
+            order = np.lexsort((gt, -iou, pred))
+            pred_sorted = pred[order]
+            first = order[np.append(True, pred_sorted[1:] != pred_sorted[:-1])]
+        best_gt[pred[first]] = gt[first]
+        best_iou[pred[first]] = iou[first]
     return best_gt, best_iou
 
 
@@ -134,8 +155,10 @@ def match_flags(
     ignored[hit] = gt_difficult[gt[hit]]
     counted = np.flatnonzero(hit & ~ignored)
     tp = np.zeros(len(order), dtype=bool)
-    # The first prediction to reach a ground truth takes it (np.unique's index is the first).
-    _, first = np.unique(gt[counted], return_index=True)
-    tp[counted[first]] = True
+    # The first prediction to reach a ground truth takes it: the smallest position per ground
+    # truth, by one unbuffered minimum (linear; np.unique's sort was most of an evaluation).
+    first = np.full(len(gt_difficult), len(counted), dtype=np.int64)
+    np.minimum.at(first, gt[counted], np.arange(len(counted), dtype=np.int64))
+    tp[counted[first[first < len(counted)]]] = True
     fp = ~hit | (hit & ~ignored & ~tp)
     return tp, fp

@@ -26,7 +26,6 @@ from numpy.typing import NDArray
 from rscovlm.errors import InputError
 from rscovlm.files import atomic_write_text
 from rscovlm.formats.results._table import DetectionTable, ResultBox
-from rscovlm.imaging import pixel_to_lonlat, pixel_to_map
 from rscovlm.safe_read import read_json
 
 __all__ = ["GEOJSON_CRS", "GeoJsonCrs", "read_geojson", "write_geojson"]
@@ -61,6 +60,9 @@ def write_geojson(table: DetectionTable, path: str | Path, crs: GeoJsonCrs = "wg
     rasters = {i.raster for i in table.images}
     raster = next(iter(rasters)) if len(rasters) == 1 else None
     geo = raster is not None and raster.georeferenced
+    # imported here: rscovlm.imaging brings PIL (11 ms) to every reader of result files
+    from rscovlm.imaging import pixel_to_lonlat, pixel_to_map
+
     to_map = pixel_to_lonlat if crs == "wgs84" else pixel_to_map
     ids = table.image_ids
     features = []
