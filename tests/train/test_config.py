@@ -201,3 +201,14 @@ def test_deepspeed_configs(name: str) -> None:
 def test_deepspeed_unknown_path() -> None:
     with pytest.raises(InputError, match="neither"):
         deepspeed_config_path("/nonexistent/ds.json")
+
+
+def test_tiny_sizes() -> None:
+    plain = load_train_config(SHIPPED["tiny_cpu"], ["model.tiny.rope_theta=null"])
+    assert plain.model.tiny.spec_kwargs() == {}
+    c = load_train_config(
+        SHIPPED["tiny_cpu"], ["model.tiny.rope_theta=8", "model.tiny.num_layers=3"]
+    )
+    assert c.model.tiny.spec_kwargs() == {"rope_theta": 8.0, "num_layers": 3}
+    with pytest.raises(InputError, match="hidden"):
+        load_train_config(SHIPPED["tiny_cpu"], ["model.tiny.hiden_size=8"])
