@@ -76,6 +76,8 @@ def test_tiny_cpu_is_cpu_fp32() -> None:
     assert c.model.tiny_family == "qwen2_5_vl"
     assert (c.train.device, c.train.precision, c.model.dtype) == ("cpu", "fp32", "float32")
     assert c.dist.backend == "gloo"
+    assert c.model.tiny.spec_kwargs() == {"rope_theta": 4.0}  # the demo's tiny model sees columns
+    assert c.data.mixture_config().policy().tasks["detection"]["eval_prompt_prob"] == 0.5
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
