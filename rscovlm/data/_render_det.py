@@ -22,6 +22,7 @@ from rscovlm.formats import (
     DetObject,
     bbox_to_bounding_box,
     categories_str,
+    detection_user_prompt,
     encode_detections,
     encode_grounding,
     grounding_json_prompt,
@@ -59,6 +60,8 @@ def _detection_prompt(ctx: RenderContext, classes: list[str], style: str) -> tup
                 template = oriented_to_rotated(template)
     if is_open:
         return open_ended(template), variant + ":open"
+    if style == "plain" and ctx.draw(ctx.opts.eval_prompt_prob):
+        return detection_user_prompt(classes, eval_mode=True), variant + ":eval"
     return template.format(categories=categories_str(classes)), variant
 
 

@@ -62,6 +62,11 @@ class RenderOptions(BaseModel):
         open_ended_prob: Detection: probability of ``find all the visible remote sensing
             objects`` instead of the class list (labels keep their normalised names; the
             original's synonym table is not shipped).
+        eval_prompt_prob: Detection, plain style: probability of the official evaluation's
+            user text, with its trailing period (WIRE §2.7). The released recipe never trained
+            it (0); a small model trained only on the period-less text answers the evaluation
+            prompt with broken boxes (the demo's tiny model: '84,56,12,112' for
+            '84,84,112,112'), so a recipe that is scored by ``eval run`` can show it both.
         keep_empty: Detection: render images without objects as ``There are none.``; if
             false they are skipped (:class:`~rscovlm.data.render.SkipSampleError`).
         drop_difficult: Detection: leave difficult objects out of the answer.
@@ -84,6 +89,7 @@ class RenderOptions(BaseModel):
     json_prob: float = Field(default=0.0, ge=0.0, le=1.0)
     proxy_prob: float = Field(default=0.0, ge=0.0, le=1.0)
     open_ended_prob: float = Field(default=0.0, ge=0.0, le=1.0)
+    eval_prompt_prob: float = Field(default=0.0, ge=0.0, le=1.0)
     keep_empty: bool = True
     drop_difficult: bool = False
     classes: str | list[str] | None = None

@@ -85,6 +85,12 @@ class TinySpec:
     vision_depth: int = 2
     vision_heads: int = 2
     vocab_size: int = QWEN_VL_VOCAB_SIZE
+    rope_theta: float | None = None
+    """Base of the LLM's rotary (M-RoPE) frequencies; ``None``: the family's own (1e6, 5e6 for
+    Qwen3-VL). Why a demo may lower it: M-RoPE gives the image rows and columns the LOWEST
+    frequencies of each head (sections t, h, w in that order), and with a tiny head of 16 dims
+    at 1e6 a step of one visual-token column turns the key by ~1e-4 rad — the tiny LLM cannot
+    tell where a visual token is. A base of ~4-10 turns it by a few tenths of a radian."""
 
     @property
     def head_dim(self) -> int:
@@ -141,7 +147,7 @@ def tiny_config(family: str = "qwen2_5_vl", spec: TinySpec | None = None) -> Any
         text["head_dim"] = spec.head_dim
         text["rope_parameters"] = {
             "rope_type": "default",
-            "rope_theta": 5_000_000.0,
+            "rope_theta": spec.rope_theta or 5_000_000.0,
             "mrope_section": _mrope_section(spec.head_dim, (24, 20, 20)),
             "mrope_interleaved": True,
         }
@@ -156,7 +162,7 @@ def tiny_config(family: str = "qwen2_5_vl", spec: TinySpec | None = None) -> Any
     else:
         text["rope_parameters"] = {
             "rope_type": "default",
-            "rope_theta": 1_000_000.0,
+            "rope_theta": spec.rope_theta or 1_000_000.0,
             "mrope_section": _mrope_section(spec.head_dim, (16, 24, 24)),
         }
         vision["patch_size"] = 14
@@ -223,7 +229,8 @@ def _recipe(family: str, seed: int, spec: TinySpec, band: PixelBand, dtype: str)
         "version": _RECIPE_VERSION,
         "family": family,
         "seed": seed,
-        "spec": asdict(spec),
+        # unset options stay out, so checkpoints built before an option existed still match
+        "spec": {k: v for k, v in asdict(spec).items() if v is not None},
         "band": [band.min_pixels, band.max_pixels],
         "dtype": dtype,
     }

@@ -52,6 +52,7 @@ __all__ = [
     "LoraSection",
     "ModelSection",
     "OptimSection",
+    "TinySection",
     "TrainConfig",
     "TrainSection",
     "apply_overrides",
@@ -114,6 +115,29 @@ class LoraSection(_Section):
     modules_to_save: list[str] = Field(default_factory=list)
 
 
+class TinySection(_Section):
+    """Sizes of a ``tiny:<family>`` model that differ from
+    :class:`rscovlm.model.tiny.TinySpec`'s defaults (every key unset: the shared tiny model of
+    the tests). A demo may want a different tiny model than the fixtures; the checkpoint's
+    recipe records the sizes, so a rebuild with other sizes never reuses a stale one."""
+
+    hidden_size: int | None = Field(default=None, gt=0)
+    intermediate_size: int | None = Field(default=None, gt=0)
+    num_layers: int | None = Field(default=None, gt=0)
+    num_heads: int | None = Field(default=None, gt=0)
+    num_kv_heads: int | None = Field(default=None, gt=0)
+    vision_hidden_size: int | None = Field(default=None, gt=0)
+    vision_intermediate_size: int | None = Field(default=None, gt=0)
+    vision_depth: int | None = Field(default=None, gt=0)
+    vision_heads: int | None = Field(default=None, gt=0)
+    rope_theta: float | None = Field(default=None, gt=1)
+    """Base of the LLM's M-RoPE (see :attr:`rscovlm.model.tiny.TinySpec.rope_theta`)."""
+
+    def spec_kwargs(self) -> dict[str, Any]:
+        """The set keys, as keyword arguments of :class:`~rscovlm.model.tiny.TinySpec`."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
 class ModelSection(_Section):
     """The model to train."""
 
@@ -122,6 +146,8 @@ class ModelSection(_Section):
     dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
     attn: Literal["auto", "sdpa", "eager", "flash_attention_2"] = "auto"
     freeze: FreezeSection = Field(default_factory=FreezeSection)
+    tiny: TinySection = Field(default_factory=TinySection)
+    """Sizes of the ``tiny:<family>`` model (ignored for a checkpoint path)."""
     lora: LoraSection = Field(default_factory=LoraSection)
 
     @field_validator("path")

@@ -193,7 +193,7 @@ def build_model(cfg: TrainConfig, device: Any) -> Any:
 
     Returns the :class:`rscovlm.model.LoadedModel` with ``.model`` in train mode on ``device``.
     """
-    from rscovlm.model import build_tiny_model, load_checkpoint
+    from rscovlm.model import TinySpec, build_tiny_model, load_checkpoint
 
     path = cfg.model.path
     if cfg.model.tiny_family is not None:
@@ -204,7 +204,10 @@ def build_model(cfg: TrainConfig, device: Any) -> Any:
             dist.barrier()  # rank 0 builds the tiny checkpoint; the others find it built
         path = str(
             build_tiny_model(
-                cfg.model.tiny_family, Path(cfg.log.output_dir) / "tiny_base", seed=cfg.train.seed
+                cfg.model.tiny_family,
+                Path(cfg.log.output_dir) / "tiny_base",
+                seed=cfg.train.seed,
+                spec=TinySpec(**cfg.model.tiny.spec_kwargs()),
             )
         )
         if dist.is_initialized() and not later:

@@ -197,6 +197,23 @@ def test_open_ended_prompt() -> None:
     assert conv.messages[2].text == "0,1,29,39 plane\n"
 
 
+def test_eval_prompt_prob_renders_the_official_evaluation_text() -> None:
+    """Both user texts, each with the same answer: the period-less training text and the
+    evaluation's text with its trailing period (what ``eval run`` asks)."""
+    rec = det_record([Instance(class_name="plane", box=Box.from_hbb([1, 2, 30, 40]))])
+    seen = {}
+    for seed in range(20):
+        conv = render(rec, np.random.default_rng(seed), fixed(box_kind="hbb", eval_prompt_prob=0.5))
+        seen[conv.messages[1].text] = (conv.messages[2].text, conv.meta["variant"])
+    train, evaluation = f"find the {DOTA_CATS}", f"find the {DOTA_CATS}."
+    assert seen == {
+        train: ("0,1,29,39 plane\n", "plain"),
+        evaluation: ("0,1,29,39 plane\n", "plain:eval"),
+    }
+    never = render(rec, np.random.default_rng(0), fixed(box_kind="hbb"))
+    assert never.messages[1].text == train
+
+
 def test_grid1000_family_writes_grid_units() -> None:
     rec = det_record([Instance(class_name="small-vehicle", box=Box.from_quad(POLY))])
     policy = RenderPolicy(family="qwen2_vl", tasks={"detection": {"random_resize_prob": 0.0}})

@@ -87,3 +87,26 @@ def test_large_geotiff_full_size(tmp_path: Path) -> None:
     with rasterio.open(path) as src:
         assert src.width == src.height == 20480 and src.crs is not None
     assert path.stat().st_size < 200 * 2**20
+
+
+def test_box_scenes_carry_a_position_ramp(tmp_path: Path) -> None:
+    """Red rises left to right and green top to bottom, on the field and the object alike
+    (the tiny model has no absolute position embedding to read places from); ``ramp=0``
+    leaves the flat field."""
+    from PIL import Image
+
+    from rscovlm.data.sources.synthetic import POSITION_RAMP, write_box_scenes
+
+    (ramped,) = write_box_scenes(tmp_path / "a", 1, 112, seed=5)
+    (flat,) = write_box_scenes(tmp_path / "b", 1, 112, seed=5, ramp=0)
+    a = np.asarray(Image.open(ramped), dtype=np.float64)
+    b = np.asarray(Image.open(flat), dtype=np.float64)
+    delta = a - b  # the same scene, so the difference is the ramp alone (up to rounding)
+    assert np.allclose(
+        delta[:, :, 0].mean(axis=0)[[0, -1]], [-POSITION_RAMP, POSITION_RAMP], atol=1.5
+    )
+    assert np.allclose(
+        delta[:, :, 1].mean(axis=1)[[0, -1]], [-POSITION_RAMP, POSITION_RAMP], atol=1.5
+    )
+    assert np.abs(delta[:, :, 2]).max() <= 1  # blue untouched
+    assert a.max() < 255  # no clipping: the object colours leave room for the ramp

@@ -247,3 +247,18 @@ def _refuse(blocked: str) -> Callable[[str], Any]:
 def test_mm_token_type_ids() -> None:
     ids = torch.tensor([[1, 151652, 151655, 151655, 151653, 151656, 7]])
     assert mm_token_type_ids(ids).tolist() == [[0, 0, 1, 1, 0, 2, 0]]
+
+
+def test_rope_theta_lets_the_llm_see_columns() -> None:
+    """Why the demo lowers ``rope_theta``: M-RoPE gives the columns of the image the lowest
+    rotary frequencies, which at the family's base barely turn over a few visual tokens."""
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VLRotaryEmbedding
+
+    def column_freqs(spec: TinySpec) -> torch.Tensor:
+        config = tiny_config("qwen2_5_vl", spec).text_config
+        inv_freq = Qwen2_5_VLRotaryEmbedding(config).inv_freq
+        return inv_freq[-config.rope_parameters["mrope_section"][2] :]  # the w section
+
+    assert float(column_freqs(TinySpec()).max()) < 1e-3  # radians per column
+    assert float(column_freqs(TinySpec(rope_theta=4.0)).min()) > 0.1
+    assert tiny_config("qwen2_5_vl", TinySpec()).text_config.rope_parameters["rope_theta"] == 1e6

@@ -76,6 +76,8 @@ def test_tiny_cpu_is_cpu_fp32() -> None:
     assert c.model.tiny_family == "qwen2_5_vl"
     assert (c.train.device, c.train.precision, c.model.dtype) == ("cpu", "fp32", "float32")
     assert c.dist.backend == "gloo"
+    assert c.model.tiny.spec_kwargs() == {"rope_theta": 4.0}  # the demo's tiny model sees columns
+    assert c.data.mixture_config().policy().tasks["detection"]["eval_prompt_prob"] == 0.5
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
@@ -201,3 +203,14 @@ def test_deepspeed_configs(name: str) -> None:
 def test_deepspeed_unknown_path() -> None:
     with pytest.raises(InputError, match="neither"):
         deepspeed_config_path("/nonexistent/ds.json")
+
+
+def test_tiny_sizes() -> None:
+    plain = load_train_config(SHIPPED["tiny_cpu"], ["model.tiny.rope_theta=null"])
+    assert plain.model.tiny.spec_kwargs() == {}
+    c = load_train_config(
+        SHIPPED["tiny_cpu"], ["model.tiny.rope_theta=8", "model.tiny.num_layers=3"]
+    )
+    assert c.model.tiny.spec_kwargs() == {"rope_theta": 8.0, "num_layers": 3}
+    with pytest.raises(InputError, match="hidden"):
+        load_train_config(SHIPPED["tiny_cpu"], ["model.tiny.hiden_size=8"])

@@ -313,15 +313,34 @@ def write_colour_scenes(out: str | Path, per_class: int, seed: int) -> list[Path
     return written
 
 
+def _ramp(size: int, amplitude: float) -> np.ndarray:
+    """``(size, size, 2)`` offsets: x from ``-amplitude`` to ``+amplitude`` in channel 0, y
+    in channel 1 (pixel centres)."""
+    t = ((np.arange(size, dtype=np.float32) + 0.5) / size * 2 - 1) * amplitude
+    return np.stack(np.broadcast_arrays(t[None, :], t[:, None]), axis=-1)
+
+
 #: Object classes of :func:`write_box_scenes` and their fill colours: two classes far apart in
 #: colour, both bright on the dark field.
 BOX_CLASSES: dict[str, tuple[int, int, int]] = {
-    "storage-tank": (245, 245, 240),  # white
+    "storage-tank": (205, 205, 200),  # light grey (room for the position ramp below 255)
     "swimming-pool": (40, 110, 235),  # blue
 }
 
 
-def write_box_scenes(out: str | Path, n: int, size: int, seed: int, cell: int = 28) -> list[Path]:
+POSITION_RAMP = 40.0
+"""Amplitude (0-255 levels) of the position ramp of :func:`write_box_scenes`: red rises from
+``-a`` to ``+a`` left to right, green top to bottom, over the field and the object alike."""
+
+
+def write_box_scenes(
+    out: str | Path,
+    n: int,
+    size: int,
+    seed: int,
+    cell: int = 28,
+    ramp: float | None = None,
+) -> list[Path]:
     """Write ``n`` seeded detection scenes in DOTA layout (``images/``, ``labelTxt/``): one
     axis-aligned, high-contrast object of :data:`BOX_CLASSES` on a dark noisy field, its edges
     on a ``cell``-px grid (28: Qwen2.5-VL's merged visual token), 1-3 cells on each side, clipped
@@ -335,6 +354,14 @@ def write_box_scenes(out: str | Path, n: int, size: int, seed: int, cell: int = 
     detector that learned, through the same adapters,
     prompt, parser and protocol as real data. Scene ``i`` draws from
     ``numpy.random.default_rng([seed, 31, i])``, whatever ``n``.
+
+    Why the position ramp (``ramp`` levels, default :data:`POSITION_RAMP`; 0: none): Qwen2.5-VL
+    has no absolute position embedding. Its vision tower sees only relative 2-D rotary
+    positions, and the LLM's M-RoPE gives image rows and columns the lowest frequencies of each
+    head, so a tiny random model trained for a few hundred steps answers one box for every
+    image (mAP_nc 0.000). A faint ramp — red with x, green with y, like the graticule of a map
+    — puts each visual token's place into what it sees, so the coordinates can be read off
+    the object's own tokens.
 
     Returns:
         The written image files.
@@ -357,6 +384,7 @@ def write_box_scenes(out: str | Path, n: int, size: int, seed: int, cell: int = 
         base = np.array([45, 60, 40], dtype=np.float32) + rng.uniform(-10, 10, 3)
         img = np.broadcast_to(base, (size, size, 3)).copy() + rng.normal(0, 6, (size, size, 1))
         img[ya:yb, xa:xb] = np.array(rgb, dtype=np.float32)
+        img[..., :2] += _ramp(size, POSITION_RAMP if ramp is None else ramp)
         path = out / "images" / f"box_{i:05d}.png"
         Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
         quad = f"{xa} {ya} {xb} {ya} {xb} {yb} {xa} {yb}"
