@@ -20,7 +20,7 @@ def demo(
     quick: bool = typer.Option(
         False, "--quick", help="Skip data, training and evaluation: the protocol table only."
     ),
-    steps: int = typer.Option(200, "--steps", help="Training steps of 8 samples.", min=1),
+    steps: int = typer.Option(300, "--steps", help="Training steps of 8 samples.", min=1),
     workdir: str | None = typer.Option(
         None,
         "--workdir",
