@@ -131,44 +131,68 @@ def intersection_area(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+def _partition_table() -> IntArray:
+    """``table[code]``: the edge order that puts the edges flagged in the 4-bit ``code`` first,
+    each part in edge order (what a stable argsort of ``~need`` gives, by one lookup)."""
+    table = np.empty((16, 4), np.int64)
+    for code in range(16):
+        flagged = [k for k in range(4) if code >> k & 1]
+        table[code] = flagged + [k for k in range(4) if not code >> k & 1]
+    return table
+
+
+_PARTITION = _partition_table()
+_BITS = np.array([bin(code).count("1") for code in range(16)], np.int8)
+
+
 def _clipped_area(a: FloatArray, v: FloatArray, depth: FloatArray) -> FloatArray:
     """Sutherland-Hodgman area of ``a`` within the convex ``v`` (see the module docstring).
 
     An edge of ``v`` with all of ``a`` inside cannot change the area (everything later steps
     add lies on clip lines or inside ``a``), so each row is clipped only by the edges that
-    leave a vertex of ``a`` outside (``depth < 0``), those first, and finishes early.
+    leave a vertex of ``a`` outside (``depth < 0``), those first, and finishes early. The rows
+    are ordered by their number of steps first (most first), so the rows still clipping at
+    step ``k`` are a prefix: each step works on a view, with no per-step compaction copies.
+    Each row's arithmetic is the same whatever the others are.
     """
-    need = _any4(depth < 0)  # (K, 4)
-    order = np.argsort(~need, axis=1, kind="stable")
+    need = _any4(depth < 0)  # (K, 4): the edges that leave a vertex of ``a`` outside
+    code = (need[:, 0] + 2 * need[:, 1]) + (4 * need[:, 2] + 8 * need[:, 3])
+    steps = _BITS[code]  # how many edges cut something: the row's clipping steps
+    rows = np.argsort(-steps, kind="stable")  # most steps first
+    edge = _PARTITION[code[rows]]  # (K, 4) the clip order of each (reordered) row
     e = _next(v) - v  # edge k runs from vertex k to k + 1
-    v = np.take_along_axis(v, order[..., None], axis=1)
-    e = np.take_along_axis(e, order[..., None], axis=1)
-    steps = need.sum(axis=1)
-    out = np.zeros(len(a))
-    px, py = a.transpose(2, 0, 1)
-    active = np.arange(len(a))
+    r = rows[:, None]
+    vs, es = v[r, edge], e[r, edge]  # (K, 4, 2)
+    # counts[k]: rows that take more than k steps (a prefix of the reordered rows)
+    counts = len(rows) - np.searchsorted(steps[rows][::-1], np.arange(5), side="right")
+    out_sorted = np.zeros(len(a))
+    px, py = a[rows, :, 0], a[rows, :, 1]
     for k in range(5):
-        done = steps[active] == k
-        if done.any():
-            out[active[done]] = _ring_area(px[done], py[done])
-            keep = ~done
-            active, px, py = active[keep], px[keep], py[keep]
-        if k == 4 or not len(active):
+        n_more = int(counts[k])  # rows with steps > k
+        n_here = len(px)
+        if n_more < n_here:  # rows finishing with k steps
+            out_sorted[n_more:n_here] = _ring_area(px[n_more:], py[n_more:])
+            px, py = px[:n_more], py[:n_more]
+        if k == 4 or not n_more:
             break
-        vx, vy = v[active, k, 0:1], v[active, k, 1:2]
-        ex, ey = e[active, k, 0:1], e[active, k, 1:2]
+        vx, vy = vs[:n_more, k, 0:1], vs[:n_more, k, 1:2]
+        ex, ey = es[:n_more, k, 0:1], es[:n_more, k, 1:2]
         d = ex * (py - vy) - ey * (px - vx)  # > 0: left of the edge, inside
         pxn, pyn, dn = _next(px), _next(py), _next(d)
         inside = d >= 0
         cross = inside != (dn >= 0)
         t = d / np.where(cross, d - dn, 1.0)  # in [0, 1] where the edge crosses
         s = d / (ex * ex + ey * ey)  # outside vertices move by -s * (-ey, ex) onto the line
-        fx = np.where(inside, px, px + s * ey)
-        fy = np.where(inside, py, py - s * ex)
-        gx = np.where(cross, px + t * (pxn - px), fx)
-        gy = np.where(cross, py + t * (pyn - py), fy)
-        px = np.stack([fx, gx], axis=2).reshape(len(px), -1)
-        py = np.stack([fy, gy], axis=2).reshape(len(py), -1)
+        width = px.shape[1]
+        nx, ny = np.empty((n_more, 2 * width)), np.empty((n_more, 2 * width))
+        fx, fy = nx[:, 0::2], ny[:, 0::2]
+        np.copyto(fx, np.where(inside, px, px + s * ey))
+        np.copyto(fy, np.where(inside, py, py - s * ex))
+        nx[:, 1::2] = np.where(cross, px + t * (pxn - px), fx)
+        ny[:, 1::2] = np.where(cross, py + t * (pyn - py), fy)
+        px, py = nx, ny
+    out = np.empty(len(a))
+    out[rows] = out_sorted
     return np.maximum(out, 0.0)
 
 
