@@ -4,14 +4,15 @@ Private: the public entry points are ``geometry.quad_iou_matrix``, ``quad_iou_pa
 ``rotated_nms``, which route strictly convex quads here and every other valid quad to shapely.
 
 The intersection area of two convex quads is computed by Sutherland-Hodgman clipping of quad A
-by the four edge half-planes of quad B, for all pairs at once in fixed-size arrays. To keep the
-arrays fixed-size without compacting them, each clip step emits two points per input vertex:
-the vertex itself when it is inside, its projection onto the clip line when it is outside, and
-then the edge's crossing point with the line (or a copy of the first point when the edge does
-not cross). The projections only add back-and-forth runs along the clip line, which enclose no
-area, so every step's closed polyline has the same winding number as plain Sutherland-Hodgman
-at every point off the clip lines, and the final shoelace area is the area of A within B. The
-polyline doubles at each step (4, 8, 16, 32, then 64 points); all in plain float64 ufuncs.
+by the edge half-planes of quad B (or B by A, whichever fewer edges cut), for all pairs at once
+in fixed-size arrays. To keep the arrays fixed-size without compacting them, each clip step
+emits two points per input vertex: the vertex itself when it is inside, its projection onto the
+clip line when it is outside, and then the edge's crossing point with the line (or a copy of
+the first point when the edge does not cross). The projections only add back-and-forth runs
+along the clip line, which enclose no area, so every step's closed polyline has the same
+winding number as plain Sutherland-Hodgman at every point off the clip lines, and the final
+shoelace area is the area of A within B. The polyline doubles at each step (4, 8, 16, 32, then
+64 points); all in plain float64 ufuncs.
 
 Unlike intersecting edges directly, this is continuous in every inside/outside decision: a
 vertex lying on B's boundary up to rounding gives the same area (to rounding) either way, so
@@ -119,16 +120,32 @@ def intersection_area(a: FloatArray, b: FloatArray) -> FloatArray:
     an edge line of either quad separates (disjoint or touching: the separating axis test is
     exact for convex polygons) get exactly 0, as shapely gives, not a rounding residue. The
     value of each pair depends on that pair only.
+
+    Each pair clips whichever quad fewer edges of the other cut (``a`` by ``b`` on a tie): the
+    area is the same set either way, and every step saved halves that pair's remaining work
+    (about 40 % of the clipping on a DOTA-like workload, where a jittered box and its ground
+    truth often cut each other unevenly).
     """
     origin = _corner_mean(b)[:, None]  # work near the pair: far coordinates cancel badly
     a, b = a - origin, b - origin
-    d_ab = _depths(a, b)
-    apart = _any4(_max4(d_ab) <= 0) | _any4(_max4(_depths(b, a)) <= 0)
+    d_ab, d_ba = _depths(a, b), _depths(b, a)
+    apart = _any4(_max4(d_ab) <= 0) | _any4(_max4(d_ba) <= 0)
     out = np.zeros(len(a))
     meet = np.flatnonzero(~apart)
     if len(meet):
-        out[meet] = _clipped_area(a[meet], b[meet], d_ab[meet])
+        a, b, d_ab, d_ba = a[meet], b[meet], d_ab[meet], d_ba[meet]
+        cut_a, cut_b = _any4(d_ab < 0), _any4(d_ba < 0)  # (K, 4): the edges that cut the other
+        swap = _BITS[_code(cut_b)] < _BITS[_code(cut_a)]
+        if swap.any():
+            w = swap[:, None, None]
+            a, b, d_ab = np.where(w, b, a), np.where(w, a, b), np.where(w, d_ba, d_ab)
+        out[meet] = _clipped_area(a, b, d_ab)
     return out
+
+
+def _code(flags: BoolArray) -> IntArray:
+    """The 4-bit code of ``(K, 4)`` edge flags (edge ``k`` is bit ``k``)."""
+    return (flags[:, 0] + 2 * flags[:, 1]) + (4 * flags[:, 2] + 8 * flags[:, 3])
 
 
 def _partition_table() -> IntArray:
@@ -155,8 +172,7 @@ def _clipped_area(a: FloatArray, v: FloatArray, depth: FloatArray) -> FloatArray
     step ``k`` are a prefix: each step works on a view, with no per-step compaction copies.
     Each row's arithmetic is the same whatever the others are.
     """
-    need = _any4(depth < 0)  # (K, 4): the edges that leave a vertex of ``a`` outside
-    code = (need[:, 0] + 2 * need[:, 1]) + (4 * need[:, 2] + 8 * need[:, 3])
+    code = _code(_any4(depth < 0))  # the edges that leave a vertex of ``a`` outside
     steps = _BITS[code]  # how many edges cut something: the row's clipping steps
     rows = np.argsort(-steps, kind="stable")  # most steps first
     edge = _PARTITION[code[rows]]  # (K, 4) the clip order of each (reordered) row
