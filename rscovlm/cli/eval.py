@@ -12,7 +12,7 @@ from rscovlm.cli.options import (
     Family,
     ModelOptions,
     examples,
-    make_console,
+    make_text_console,
     max_new_tokens_option,
     model_options,
     out_option,
@@ -134,7 +134,7 @@ def eval_det(
         ignore_difficult=not count_difficult,
         family=family.value if family else None,
     )
-    render_det_report(report, make_console())
+    render_det_report(report, make_text_console())
     if out is not None:
         path = Path(out) / RESULTS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)

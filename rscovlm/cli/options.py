@@ -44,9 +44,11 @@ __all__ = [
     "DetectFormat",
     "Family",
     "ModelOptions",
+    "PlainConsole",
     "announce_generation",
     "examples",
     "make_console",
+    "make_text_console",
     "max_new_tokens_option",
     "model_options",
     "out_option",
@@ -144,6 +146,30 @@ def make_console(stderr: bool = False) -> Console:
     if stream.isatty():
         return Console(stderr=stderr)
     return Console(stderr=stderr, width=LOG_WIDTH, soft_wrap=True, no_color=True)
+
+
+class PlainConsole:
+    """What a piped :func:`make_console` does for plain lines (``markup``/``highlight`` off,
+    ``soft_wrap`` on), without importing rich (60 ms cold; ``eval det`` is a batch tool whose
+    whole run is about a second): each text goes out as it is, one line, no colour codes."""
+
+    def __init__(self, width: int = LOG_WIDTH) -> None:
+        import sys
+
+        self.width = width
+        self._stream = sys.stdout
+
+    def print(self, text: str = "", **_: Any) -> None:
+        """``console.print(text, markup=False, highlight=False, soft_wrap=True)``."""
+        self._stream.write(f"{text}\n")
+
+
+def make_text_console() -> Console | PlainConsole:
+    """:func:`make_console` for commands that print only plain text lines: rich on a terminal,
+    :class:`PlainConsole` (the same bytes, no rich import) in a pipe or a log file."""
+    import sys
+
+    return make_console() if sys.stdout.isatty() else PlainConsole()
 
 
 def quiet_progress_bars() -> None:

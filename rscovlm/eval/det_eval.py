@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rscovlm.errors import InputError
 from rscovlm.eval.detection_io import (
@@ -52,10 +52,7 @@ from rscovlm.eval.metrics.mf1 import F1Evaluator, F1Sweep
 from rscovlm.eval.sniff import sniff_predictions
 from rscovlm.tables import SECTION, Align, format_table
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-__all__ = ["COCO_IOUS", "DetEvalReport", "render_det_report", "run_det_eval"]
+__all__ = ["COCO_IOUS", "DetEvalReport", "TextConsole", "render_det_report", "run_det_eval"]
 
 COCO_IOUS: tuple[float, ...] = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))
 """The thresholds of mAP@[.5:.95]: 0.50, 0.55, ..., 0.95."""
@@ -123,6 +120,15 @@ class DetEvalReport:
             out["val_gt_images_without_prediction"] = self.without_prediction["val_pred"]
         out["inputs"] = {name: rep.to_dict() for name, rep in self.inputs.items()}
         return out
+
+
+class TextConsole(Protocol):
+    """What :func:`render_det_report` prints to: a rich ``Console``, or the CLI's plain one
+    in a pipe (``rscovlm.cli.options.PlainConsole``, no rich import)."""
+
+    width: int
+
+    def print(self, text: str, *, markup: bool, highlight: bool, soft_wrap: bool) -> None: ...
 
 
 def _format_hint(path: str | Path, fmt: PredFormat) -> str:
@@ -234,7 +240,7 @@ def _num(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render_det_report(report: DetEvalReport, console: Console) -> None:
+def render_det_report(report: DetEvalReport, console: TextConsole) -> None:
     """Print the input counts, the per-class table, the sweep and the F1 block."""
     say = lambda text: console.print(text, markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     for rep in report.inputs.values():

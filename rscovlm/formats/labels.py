@@ -24,8 +24,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from rapidfuzz import fuzz, process
-
 from rscovlm.errors import InputError
 from rscovlm.formats.classes import normalize_label
 
@@ -125,6 +123,10 @@ class LabelMatcher:
             return MatchResult(None, "unknown", 0.0)
         if loose in self._loose:
             return MatchResult(self._loose[loose], "normalized", 100.0)
+        # Imported here: only a label that is neither exact nor normalised needs it, and the
+        # bulk readers (``eval det``) import this module on every run.
+        from rapidfuzz import fuzz, process
+
         best = process.extractOne(_spaced(stripped), self._choices, scorer=fuzz.ratio)
         if best is None:
             return MatchResult(None, "unknown", 0.0)

@@ -90,7 +90,7 @@ def quad_iou_matrix(a: ArrayLike, b: ArrayLike) -> FloatArray:
 
 
 #: Pairs clipped per numpy batch by :func:`quad_iou_grouped` (bounds memory: ~64 points a pair).
-PAIR_CHUNK = 1 << 15
+PAIR_CHUNK = 1 << 14
 
 
 def quad_iou_grouped(

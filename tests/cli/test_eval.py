@@ -273,3 +273,30 @@ def test_eval_det_single_labeltxt_file(
 def test_demo_is_seeded() -> None:
     quiet = __import__("rich.console").console.Console(quiet=True)
     assert run_demo(seed=5, console=quiet) == run_demo(seed=5, console=quiet)
+
+
+def test_eval_det_plain_console_prints_the_bytes_of_richs_piped_console(
+    dota_label_dir: Path, perfect_task1: Path
+) -> None:
+    """In a pipe ``eval det`` prints through ``PlainConsole`` (no rich import); every block of
+    the report (inputs, table, sweep, F1) must come out as rich's piped console prints it."""
+    import io
+
+    from rich.console import Console
+
+    from rscovlm.cli.options import LOG_WIDTH, PlainConsole, make_text_console
+    from rscovlm.eval.det_eval import render_det_report, run_det_eval
+
+    assert isinstance(make_text_console(), PlainConsole)  # pytest's stdout is not a terminal
+    report = run_det_eval(
+        dota_label_dir, perfect_task1, "task1", classes=DOTA_V1_0, sweep_val=perfect_task1
+    )
+    rich_out = io.StringIO()
+    rich = Console(file=rich_out, width=LOG_WIDTH, soft_wrap=True, no_color=True)
+    render_det_report(report, rich)
+    plain = PlainConsole()
+    plain._stream = io.StringIO()
+    render_det_report(report, plain)
+    text = plain._stream.getvalue()
+    assert "tau picked on validation" in text and "mF1" in text
+    assert text == rich_out.getvalue()

@@ -272,3 +272,18 @@ def test_grouped_iou_is_the_per_group_matrix_bit_for_bit() -> None:
     np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="one group per quad"):
         g.quad_iou_grouped(a, ga[:-1], b, gb)
+
+
+def test_clipping_either_way_round_gives_shapelys_area() -> None:
+    """``intersection_area`` clips whichever quad fewer edges of the other cut: a pair where
+    one side cuts three edges and the other one edge, in both argument orders, is shapely's."""
+    big = g.as_quads([[[0, 0], [10, 0], [10, 10], [0, 10]]]).astype(float)
+    corner = g.obb_to_quad([[10.0, 10.0, 6.0, 5.0, 20.0]])  # pokes out over one corner
+    qa, qb = g._repair(big), g._repair(corner)
+    cut_a = _convex._any4(_convex._depths(qa.oriented, qb.oriented) < 0).sum()
+    cut_b = _convex._any4(_convex._depths(qb.oriented, qa.oriented) < 0).sum()
+    assert cut_a != cut_b  # the two directions take different numbers of steps
+    want = Polygon(big[0]).intersection(Polygon(corner[0])).area
+    for a, b in ((qa, qb), (qb, qa)):
+        got = _convex.intersection_area(a.oriented, b.oriented)[0]
+        assert got == pytest.approx(want, rel=1e-12)
