@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike
@@ -93,6 +96,17 @@ def quad_iou_matrix(a: ArrayLike, b: ArrayLike) -> FloatArray:
 PAIR_CHUNK = 1 << 14
 
 
+def _threads() -> int:
+    """Threads that clip batches at once: numpy releases the GIL inside its array loops, and
+    the batches are independent (each pair's IoU depends on that pair alone, so the result is
+    bit-identical whatever the number). ``RSCOVLM_THREADS`` caps it; default: the cores this
+    process may use, at most 4."""
+    env = os.environ.get("RSCOVLM_THREADS")
+    if env and env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def quad_iou_grouped(
     a: ArrayLike, group_a: ArrayLike, b: ArrayLike, group_b: ArrayLike
 ) -> tuple[IntArray, IntArray, FloatArray]:
@@ -126,9 +140,17 @@ def quad_iou_grouped(
     i, j = _convex.envelope_pairs(qa.hbb()[va], qb.hbb()[vb], ga[va], gb[vb])
     i, j = va[i], vb[j]
     iou = np.zeros(len(i))
-    for start in range(0, len(i), PAIR_CHUNK):
-        part = slice(start, start + PAIR_CHUNK)
+    parts = [slice(s, s + PAIR_CHUNK) for s in range(0, len(i), PAIR_CHUNK)]
+
+    def clip(part: slice) -> None:
         iou[part] = _iou_at(qa, qb, i[part], j[part])
+
+    if len(parts) > 1 and _threads() > 1:
+        with ThreadPoolExecutor(_threads()) as pool:
+            list(pool.map(clip, parts))
+    else:
+        for part in parts:
+            clip(part)
     keep = iou > 0
     return i[keep], j[keep], iou[keep]
 

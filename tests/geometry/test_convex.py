@@ -274,6 +274,27 @@ def test_grouped_iou_is_the_per_group_matrix_bit_for_bit() -> None:
         g.quad_iou_grouped(a, ga[:-1], b, gb)
 
 
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_grouped_iou_in_small_batches_on_threads_is_the_one_batch_result(
+    threads: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches clipped on several threads write disjoint slices: the same pairs and the same
+    bits as one batch on one thread, whatever the thread count."""
+    from rscovlm.geometry import _iou
+
+    rng = np.random.default_rng(12)
+    a = g.obb_to_quad(random_obbs(rng, 400, size=300))
+    b = g.obb_to_quad(random_obbs(rng, 300, size=300))
+    ga, gb = rng.integers(0, 3, len(a)), rng.integers(0, 3, len(b))
+    want = g.quad_iou_grouped(a, ga, b, gb)
+    assert len(want[0]) > 64  # several batches below
+    monkeypatch.setattr(_iou, "PAIR_CHUNK", 16)
+    monkeypatch.setenv("RSCOVLM_THREADS", threads)
+    assert _iou._threads() == int(threads)
+    for w, got in zip(want, g.quad_iou_grouped(a, ga, b, gb), strict=True):
+        np.testing.assert_array_equal(got, w)
+
+
 def test_clipping_either_way_round_gives_shapelys_area() -> None:
     """``intersection_area`` clips whichever quad fewer edges of the other cut: a pair where
     one side cuts three edges and the other one edge, in both argument orders, is shapely's."""
