@@ -47,6 +47,7 @@ from rscovlm import safe_read
 from rscovlm.errors import InputError
 from rscovlm.extras import require, require_torch
 from rscovlm.files import atomic_write_text
+from rscovlm.train.allocator import keep_freed_memory
 from rscovlm.train.checkpoint import (
     prune_checkpoints,
     restore_checkpoint,
@@ -424,6 +425,8 @@ def run(
 
     check_engine(cfg, int(os.environ.get("WORLD_SIZE", "1")))  # one line, before any loading
     dist, rank, world, device = _setup_distributed(cfg)
+    if device.type == "cpu":
+        keep_freed_memory()  # ~1.7x faster CPU steps: no mmap/munmap of buffers every step
     output_dir = Path(cfg.log.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tell: Say = (say or stderr_say) if rank == 0 else (lambda _line: None)
