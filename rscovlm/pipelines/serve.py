@@ -704,6 +704,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for key, value in (headers or {}).items():
             self.send_header(key, value)
+        if self.close_connection:  # say so: a client that reuses the socket gets no answer
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(data)
 

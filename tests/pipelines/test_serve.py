@@ -3,6 +3,7 @@ server answers malformed requests with 4xx JSON errors and keeps serving."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
 import urllib.error
@@ -222,6 +223,16 @@ def test_api_key_and_client_errors(hf: HFBackend, monkeypatch: pytest.MonkeyPatc
             OpenAIBackend(base, "tiny", api_key_env=None).generate([conv], PARAMS)
         keyed = OpenAIBackend(base, "tiny", api_key_env="RSCOVLM_TEST_KEY")
         assert keyed.generate([conv], PARAMS) == hf.generate([conv], PARAMS)
+        # A refused POST closes its connection and SAYS so: a keep-alive client (the openai
+        # client's pool) must not send its next request into a socket the server has closed.
+        link = http.client.HTTPConnection("127.0.0.1", httpd.server_address[1], timeout=30)
+        link.request("POST", "/v1/chat/completions", body=b"{}", headers={"Authorization": "x"})
+        refused = link.getresponse()
+        refused.read()
+        assert refused.status == 401 and refused.getheader("Connection") == "close"
+        link.request("GET", "/v1/models", headers={"Authorization": "Bearer sekret"})
+        assert link.getresponse().status == 200  # http.client reconnected, as it was told
+        link.close()
     finally:
         httpd.shutdown()
         httpd.server_close()
