@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from enum import Enum
@@ -138,8 +139,6 @@ headings). rscovlm's tables are plain text from :mod:`rscovlm.tables`, never cut
 def make_console(stderr: bool = False) -> Console:
     """The rich console of a command: the terminal's width on a TTY; in a pipe or a log file no
     wrapping, no colour codes, no padding, so every line is one greppable record."""
-    import sys
-
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -154,8 +153,6 @@ class PlainConsole:
     whole run is about a second): each text goes out as it is, one line, no colour codes."""
 
     def __init__(self, width: int = LOG_WIDTH) -> None:
-        import sys
-
         self.width = width
         self._stream = sys.stdout
 
@@ -167,8 +164,6 @@ class PlainConsole:
 def make_text_console() -> Console | PlainConsole:
     """:func:`make_console` for commands that print only plain text lines: rich on a terminal,
     :class:`PlainConsole` (the same bytes, no rich import) in a pipe or a log file."""
-    import sys
-
     return make_console() if sys.stdout.isatty() else PlainConsole()
 
 
@@ -176,7 +171,6 @@ def quiet_progress_bars() -> None:
     """Silence the hub's and transformers' tqdm bars (loading, saving shards) when stderr is not
     a terminal: in a log they are hundreds of carriage-return fragments interleaved with ours."""
     import os
-    import sys
 
     if not sys.stderr.isatty():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
